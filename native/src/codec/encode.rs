@@ -1,0 +1,200 @@
+//! Erlang term -> owned bytes (see `format` for the layout).
+
+use super::format::*;
+use super::shared_bin;
+use super::{from_raw, to_raw};
+use rustler::sys::{
+    c_int, enif_get_double, enif_get_list_cell, enif_get_map_size, enif_get_tuple,
+    enif_inspect_binary, enif_map_iterator_create, enif_map_iterator_destroy,
+    enif_map_iterator_get_pair, enif_map_iterator_next, enif_release_binary, enif_term_to_binary,
+    enif_term_type, ErlNifBinary, ErlNifEnv, ErlNifMapIterator, ErlNifMapIteratorEntry,
+    ErlNifTerm, ErlNifTermType,
+};
+use std::mem::MaybeUninit;
+
+/// Low two bits of an immediate term word (small integer, atom, local pid or
+/// port, `[]`). Immediates are self-contained, so their raw word is stored.
+const IMMEDIATE_TAG_MASK: usize = 0b11;
+
+#[inline]
+pub fn is_immediate(t: ErlNifTerm) -> bool {
+    to_raw(t) as usize & IMMEDIATE_TAG_MASK == IMMEDIATE_TAG_MASK
+}
+
+/// Writes terms into a buffer. `share` decides whether large binaries become
+/// shared references (object values) or are copied inline (keys, which must
+/// have a canonical encoding).
+pub struct Encoder {
+    env: *mut ErlNifEnv,
+    pub out: Vec<u8>,
+    /// Shared binaries created so far; owned by the encoder until `take_shared`.
+    shared: Vec<*mut std::ffi::c_void>,
+}
+
+impl Encoder {
+    /// An encoder writing into `buf` (cleared first), so callers can reuse one
+    /// allocation across calls.
+    pub fn with_buffer(env: *mut ErlNifEnv, mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        Encoder {
+            env,
+            out: buf,
+            shared: Vec::new(),
+        }
+    }
+
+    /// Gives the buffer back (releasing shared binaries no object took).
+    pub fn into_buffer(mut self) -> Vec<u8> {
+        self.release_shared();
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn has_shared(&self) -> bool {
+        !self.shared.is_empty()
+    }
+
+    /// Hands the references of the shared binaries written so far to the caller
+    /// (they now belong to the object built from `out`).
+    pub fn take_shared(&mut self) {
+        self.shared.clear();
+    }
+
+    fn release_shared(&mut self) {
+        for p in self.shared.drain(..) {
+            // SAFETY: each pointer came from `shared_bin::alloc` and its
+            // reference is still ours (not yet taken by an object).
+            unsafe { shared_bin::release(p) }
+        }
+    }
+
+    /// Appends `t`. Fails only for terms that cannot be serialised at all.
+    pub fn term(&mut self, t: ErlNifTerm, share: bool) -> Result<(), ()> {
+        if is_immediate(t) {
+            self.out.push(IMMEDIATE);
+            self.out.extend_from_slice(&to_raw(t).to_le_bytes());
+            return Ok(());
+        }
+        // SAFETY (all calls below): `t` is a valid term of `self.env`, which
+        // outlives the encoder's use within one NIF call.
+        let ty = unsafe { enif_term_type(self.env, t) };
+        match ty {
+            ErlNifTermType::ERL_NIF_TERM_TYPE_TUPLE => unsafe {
+                let mut arity: c_int = 0;
+                let mut elems: *const ErlNifTerm = std::ptr::null();
+                enif_get_tuple(self.env, t, &mut arity, &mut elems);
+                self.out.push(TUPLE);
+                put_varint(&mut self.out, arity as usize);
+                for i in 0..arity as usize {
+                    self.term(*elems.add(i), share)?;
+                }
+                Ok(())
+            },
+            ErlNifTermType::ERL_NIF_TERM_TYPE_FLOAT => {
+                let mut f = 0.0f64;
+                unsafe { enif_get_double(self.env, t, &mut f) };
+                self.out.push(FLOAT);
+                self.out.extend_from_slice(&f.to_bits().to_le_bytes());
+                Ok(())
+            }
+            ErlNifTermType::ERL_NIF_TERM_TYPE_LIST => self.list(t, share),
+            ErlNifTermType::ERL_NIF_TERM_TYPE_BITSTRING => {
+                let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
+                if unsafe { enif_inspect_binary(self.env, t, bin.as_mut_ptr()) } == 0 {
+                    return self.external(t); // not a whole number of bytes
+                }
+                let bin = unsafe { bin.assume_init() };
+                let data = unsafe { std::slice::from_raw_parts(bin.data, bin.size) };
+                if share && data.len() > SHARE_THRESHOLD {
+                    let p = shared_bin::alloc(data);
+                    self.shared.push(p);
+                    self.out.push(SHARED_BIN);
+                    self.out.extend_from_slice(&(p as u64).to_le_bytes());
+                    put_varint(&mut self.out, data.len());
+                } else {
+                    self.out.push(BINARY);
+                    put_varint(&mut self.out, data.len());
+                    self.out.extend_from_slice(data);
+                }
+                Ok(())
+            }
+            ErlNifTermType::ERL_NIF_TERM_TYPE_MAP => self.map(t, share),
+            _ => self.external(t),
+        }
+    }
+
+    fn list(&mut self, t: ErlNifTerm, share: bool) -> Result<(), ()> {
+        let (mut head, mut tail) = (from_raw(0), from_raw(0));
+        let mut n = 0usize;
+        let mut cur = t;
+        // SAFETY: `cur` is a valid list cell of `self.env` while the loop runs.
+        while unsafe { enif_get_list_cell(self.env, cur, &mut head, &mut tail) } != 0 {
+            n += 1;
+            cur = tail;
+        }
+        self.out.push(LIST);
+        put_varint(&mut self.out, n);
+        cur = t;
+        for _ in 0..n {
+            unsafe { enif_get_list_cell(self.env, cur, &mut head, &mut tail) };
+            self.term(head, share)?;
+            cur = tail;
+        }
+        self.term(cur, share)
+    }
+
+    fn map(&mut self, t: ErlNifTerm, share: bool) -> Result<(), ()> {
+        let mut size = 0;
+        // SAFETY: `t` is a map of `self.env`; the iterator is destroyed below.
+        unsafe { enif_get_map_size(self.env, t, &mut size) };
+        self.out.push(MAP);
+        put_varint(&mut self.out, size as usize);
+        let mut it = MaybeUninit::<ErlNifMapIterator>::uninit();
+        let ok = unsafe {
+            enif_map_iterator_create(
+                self.env,
+                t,
+                it.as_mut_ptr(),
+                ErlNifMapIteratorEntry::ERL_NIF_MAP_ITERATOR_HEAD,
+            )
+        };
+        if ok == 0 {
+            return Err(());
+        }
+        let mut result = Ok(());
+        let (mut k, mut v) = (from_raw(0), from_raw(0));
+        while unsafe { enif_map_iterator_get_pair(self.env, it.as_mut_ptr(), &mut k, &mut v) } != 0
+        {
+            if self.term(k, share).and(self.term(v, share)).is_err() {
+                result = Err(());
+                break;
+            }
+            unsafe { enif_map_iterator_next(self.env, it.as_mut_ptr()) };
+        }
+        unsafe { enif_map_iterator_destroy(self.env, it.as_mut_ptr()) };
+        result
+    }
+
+    /// Anything without a layout of its own is kept in the external term format.
+    fn external(&mut self, t: ErlNifTerm) -> Result<(), ()> {
+        let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
+        // SAFETY: on success the binary is ours and released after the copy.
+        unsafe {
+            if enif_term_to_binary(self.env, t, bin.as_mut_ptr()) == 0 {
+                return Err(());
+            }
+            let mut bin = bin.assume_init();
+            let data = std::slice::from_raw_parts(bin.data, bin.size);
+            self.out.push(EXTERNAL);
+            put_varint(&mut self.out, data.len());
+            self.out.extend_from_slice(data);
+            enif_release_binary(&mut bin);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        self.release_shared();
+    }
+}

@@ -1,0 +1,345 @@
+//! The owned term format: how an Erlang term is laid out in Rust-owned bytes.
+//!
+//! This layer knows nothing about the VM, so it is unit-tested without one.
+//! One term is one tag byte followed by its payload:
+//!
+//! | tag          | payload                                                    |
+//! |--------------|------------------------------------------------------------|
+//! | `IMMEDIATE`  | the raw 8-byte term word (small integer, atom, local pid/port, `[]`) |
+//! | `FLOAT`      | the f64 bits, little endian                                |
+//! | `TUPLE`      | arity (varint), then the elements                         |
+//! | `LIST`       | number of cells (varint, >= 1), the heads, then the tail   |
+//! | `BINARY`     | length (varint), then the bytes                            |
+//! | `SHARED_BIN` | a pointer to a shared binary (8 bytes), then its length (varint) |
+//! | `MAP`        | size (varint), then key, value, key, value ...             |
+//! | `EXTERNAL`   | length (varint), then `term_to_binary` bytes (bignums, refs, funs, bitstrings, remote pids) |
+//!
+//! Every encoding is canonical for `=:=` except shared binaries (compared by
+//! content) and floats (`0.0` and `-0.0` are the same key in an OTP 25 set):
+//! keys are therefore written without sharing, and `-0.0` in a key is flagged
+//! so that key comparison can normalise it.
+
+pub const IMMEDIATE: u8 = 1;
+pub const FLOAT: u8 = 2;
+pub const TUPLE: u8 = 3;
+pub const LIST: u8 = 4;
+pub const BINARY: u8 = 5;
+pub const SHARED_BIN: u8 = 6;
+pub const MAP: u8 = 7;
+pub const EXTERNAL: u8 = 8;
+
+/// Binaries longer than this are shared on lookup instead of copied (as ETS does).
+pub const SHARE_THRESHOLD: usize = 64;
+
+pub fn put_varint(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint at `*pos`, advancing it.
+#[inline]
+pub fn get_varint(buf: &[u8], pos: &mut usize) -> usize {
+    let mut v = 0usize;
+    let mut shift = 0;
+    loop {
+        let b = buf[*pos];
+        *pos += 1;
+        v |= ((b & 0x7f) as usize) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+#[inline]
+pub fn get_u64(buf: &[u8], pos: &mut usize) -> u64 {
+    let v = u64::from_le_bytes(buf[*pos..*pos + 8].try_into().unwrap());
+    *pos += 8;
+    v
+}
+
+/// Returns the position just past the term that starts at `pos`.
+pub fn skip(buf: &[u8], mut pos: usize) -> usize {
+    let tag = buf[pos];
+    pos += 1;
+    match tag {
+        IMMEDIATE | FLOAT => pos + 8,
+        TUPLE => {
+            let n = get_varint(buf, &mut pos);
+            (0..n).fold(pos, |p, _| skip(buf, p))
+        }
+        LIST => {
+            let n = get_varint(buf, &mut pos);
+            (0..=n).fold(pos, |p, _| skip(buf, p))
+        }
+        MAP => {
+            let n = get_varint(buf, &mut pos);
+            (0..2 * n).fold(pos, |p, _| skip(buf, p))
+        }
+        BINARY | EXTERNAL => {
+            let n = get_varint(buf, &mut pos);
+            pos + n
+        }
+        SHARED_BIN => {
+            pos += 8;
+            get_varint(buf, &mut pos);
+            pos
+        }
+        _ => unreachable!("corrupt term encoding: tag {tag}"),
+    }
+}
+
+/// Locates element `index` (0-based) of the tuple encoded at `pos`.
+/// Returns `None` when the term is not a tuple or is too short.
+pub fn tuple_element(buf: &[u8], pos: usize, index: usize) -> Option<(usize, usize)> {
+    if buf[pos] != TUPLE {
+        return None;
+    }
+    let mut p = pos + 1;
+    let arity = get_varint(buf, &mut p);
+    if index >= arity {
+        return None;
+    }
+    for _ in 0..index {
+        p = skip(buf, p);
+    }
+    Some((p, skip(buf, p)))
+}
+
+/// Arity of the tuple encoded at `pos`, or `None` if it is not a tuple.
+pub fn tuple_arity(buf: &[u8], pos: usize) -> Option<usize> {
+    if buf[pos] != TUPLE {
+        return None;
+    }
+    let mut p = pos + 1;
+    Some(get_varint(buf, &mut p))
+}
+
+const NEG_ZERO_BITS: u64 = 0x8000_0000_0000_0000;
+
+/// Whether the term contains a `-0.0` float anywhere (keys holding one need
+/// normalising before they are hashed or compared).
+pub fn contains_neg_zero(buf: &[u8]) -> bool {
+    let mut found = false;
+    visit_floats(buf, 0, &mut |bits, _| found |= bits == NEG_ZERO_BITS);
+    found
+}
+
+/// Rewrites every `-0.0` in the term to `0.0`, the form keys are compared in.
+pub fn normalise_neg_zero(buf: &mut [u8]) {
+    let mut at = Vec::new();
+    visit_floats(buf, 0, &mut |bits, p| {
+        if bits == NEG_ZERO_BITS {
+            at.push(p)
+        }
+    });
+    for p in at {
+        buf[p..p + 8].copy_from_slice(&0u64.to_le_bytes());
+    }
+}
+
+/// Calls `f(bits, payload_pos)` for every float in the term at `pos`; returns the end.
+fn visit_floats(buf: &[u8], mut pos: usize, f: &mut dyn FnMut(u64, usize)) -> usize {
+    let tag = buf[pos];
+    pos += 1;
+    match tag {
+        FLOAT => {
+            let p = pos;
+            f(get_u64(buf, &mut pos), p);
+            pos
+        }
+        TUPLE => {
+            let n = get_varint(buf, &mut pos);
+            (0..n).fold(pos, |p, _| visit_floats(buf, p, f))
+        }
+        LIST => {
+            let n = get_varint(buf, &mut pos);
+            (0..=n).fold(pos, |p, _| visit_floats(buf, p, f))
+        }
+        MAP => {
+            let n = get_varint(buf, &mut pos);
+            (0..2 * n).fold(pos, |p, _| visit_floats(buf, p, f))
+        }
+        _ => skip(buf, pos - 1),
+    }
+}
+
+/// Appends the shared-binary pointers found in the term at `pos` to `out`.
+pub fn shared_bins(buf: &[u8], mut pos: usize, out: &mut Vec<(u64, usize)>) -> usize {
+    let tag = buf[pos];
+    pos += 1;
+    match tag {
+        SHARED_BIN => {
+            let ptr = get_u64(buf, &mut pos);
+            let len = get_varint(buf, &mut pos);
+            out.push((ptr, len));
+            pos
+        }
+        TUPLE => {
+            let n = get_varint(buf, &mut pos);
+            (0..n).fold(pos, |p, _| shared_bins(buf, p, out))
+        }
+        LIST => {
+            let n = get_varint(buf, &mut pos);
+            (0..=n).fold(pos, |p, _| shared_bins(buf, p, out))
+        }
+        MAP => {
+            let n = get_varint(buf, &mut pos);
+            (0..2 * n).fold(pos, |p, _| shared_bins(buf, p, out))
+        }
+        _ => skip(buf, pos - 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A VM-free model of a term, to build and read encodings in tests.
+    #[derive(Debug, Clone, PartialEq)]
+    enum T {
+        Imm(u64),
+        Float(f64),
+        Tuple(Vec<T>),
+        List(Vec<T>, Box<T>),
+        Bin(Vec<u8>),
+        Map(Vec<(T, T)>),
+        Ext(Vec<u8>),
+    }
+
+    fn enc(t: &T, out: &mut Vec<u8>) {
+        match t {
+            T::Imm(w) => {
+                out.push(IMMEDIATE);
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            T::Float(f) => {
+                out.push(FLOAT);
+                out.extend_from_slice(&f.to_bits().to_le_bytes());
+            }
+            T::Tuple(es) => {
+                out.push(TUPLE);
+                put_varint(out, es.len());
+                es.iter().for_each(|e| enc(e, out));
+            }
+            T::List(es, tail) => {
+                out.push(LIST);
+                put_varint(out, es.len());
+                es.iter().for_each(|e| enc(e, out));
+                enc(tail, out);
+            }
+            T::Bin(b) | T::Ext(b) => {
+                out.push(if matches!(t, T::Bin(_)) { BINARY } else { EXTERNAL });
+                put_varint(out, b.len());
+                out.extend_from_slice(b);
+            }
+            T::Map(kvs) => {
+                out.push(MAP);
+                put_varint(out, kvs.len());
+                for (k, v) in kvs {
+                    enc(k, out);
+                    enc(v, out);
+                }
+            }
+        }
+    }
+
+    fn dec(buf: &[u8], pos: &mut usize) -> T {
+        let tag = buf[*pos];
+        *pos += 1;
+        match tag {
+            IMMEDIATE => T::Imm(get_u64(buf, pos)),
+            FLOAT => T::Float(f64::from_bits(get_u64(buf, pos))),
+            TUPLE => {
+                let n = get_varint(buf, pos);
+                T::Tuple((0..n).map(|_| dec(buf, pos)).collect())
+            }
+            LIST => {
+                let n = get_varint(buf, pos);
+                let es = (0..n).map(|_| dec(buf, pos)).collect();
+                T::List(es, Box::new(dec(buf, pos)))
+            }
+            BINARY | EXTERNAL => {
+                let n = get_varint(buf, pos);
+                let b = buf[*pos..*pos + n].to_vec();
+                *pos += n;
+                if tag == BINARY {
+                    T::Bin(b)
+                } else {
+                    T::Ext(b)
+                }
+            }
+            MAP => {
+                let n = get_varint(buf, pos);
+                T::Map((0..n).map(|_| (dec(buf, pos), dec(buf, pos))).collect())
+            }
+            _ => panic!("bad tag"),
+        }
+    }
+
+    fn sample() -> T {
+        T::Tuple(vec![
+            T::Imm(0x1f),
+            T::Float(-0.0),
+            T::List(vec![T::Imm(1), T::Bin(vec![7; 300])], Box::new(T::Imm(0x3b))),
+            T::Map(vec![(T::Imm(2), T::Ext(vec![131, 110, 8, 0]))]),
+            T::Tuple(vec![]),
+        ])
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0usize, 1, 127, 128, 300, 16_383, 16_384, usize::MAX >> 1] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            let mut p = 0;
+            assert_eq!(get_varint(&b, &mut p), v);
+            assert_eq!(p, b.len());
+        }
+    }
+
+    #[test]
+    fn encoding_round_trips_and_skips_exactly() {
+        let t = sample();
+        let mut b = Vec::new();
+        enc(&t, &mut b);
+        let mut p = 0;
+        assert_eq!(dec(&b, &mut p), t);
+        assert_eq!(p, b.len());
+        assert_eq!(skip(&b, 0), b.len());
+    }
+
+    #[test]
+    fn tuple_elements_are_located() {
+        let mut b = Vec::new();
+        enc(&sample(), &mut b);
+        assert_eq!(tuple_arity(&b, 0), Some(5));
+        let (s, e) = tuple_element(&b, 0, 3).unwrap();
+        let mut p = s;
+        assert!(matches!(dec(&b, &mut p), T::Map(_)));
+        assert_eq!(p, e);
+        assert_eq!(tuple_element(&b, 0, 5), None);
+        let (s, _) = tuple_element(&b, 0, 0).unwrap();
+        assert_eq!(tuple_element(&b, s, 0), None, "not a tuple");
+    }
+
+    #[test]
+    fn negative_zero_is_found_and_normalised() {
+        let mut b = Vec::new();
+        enc(&sample(), &mut b);
+        assert!(contains_neg_zero(&b));
+        normalise_neg_zero(&mut b);
+        assert!(!contains_neg_zero(&b));
+        let mut plus = Vec::new();
+        let mut t = sample();
+        if let T::Tuple(es) = &mut t {
+            es[1] = T::Float(0.0);
+        }
+        enc(&t, &mut plus);
+        assert_eq!(b, plus, "-0.0 normalises to exactly the 0.0 encoding");
+    }
+}

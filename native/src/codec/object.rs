@@ -1,0 +1,124 @@
+//! `Obj`: one stored object, a single thin allocation.
+//!
+//! Layout: a 4-byte little-endian header, then the encoded tuple. The header
+//! holds the length (30 bits) and two flags, so an object costs one pointer in
+//! its partition's hash table plus one allocation (a `{Int, Int}` fits the
+//! allocator's smallest 32-byte chunk).
+
+use super::format::{self, skip, tuple_element};
+use super::shared_bin;
+use std::alloc::{alloc, dealloc, Layout};
+use std::ptr::NonNull;
+
+const HAS_SHARED: u32 = 1 << 31;
+const KEY_NEG_ZERO: u32 = 1 << 30;
+const LEN_MASK: u32 = KEY_NEG_ZERO - 1;
+const HEADER: usize = 4;
+
+pub struct Obj(NonNull<u8>);
+
+// SAFETY: an `Obj` uniquely owns its allocation and the shared-binary
+// references inside it; the VM's resource refcounts are thread-safe.
+unsafe impl Send for Obj {}
+unsafe impl Sync for Obj {}
+
+impl Obj {
+    /// Takes ownership of the encoding in `bytes` (including the references of
+    /// any shared binaries it names when `has_shared`).
+    pub fn new(bytes: &[u8], has_shared: bool, key_neg_zero: bool) -> Obj {
+        assert!(bytes.len() <= LEN_MASK as usize, "object too large");
+        let mut header = bytes.len() as u32;
+        if has_shared {
+            header |= HAS_SHARED;
+        }
+        if key_neg_zero {
+            header |= KEY_NEG_ZERO;
+        }
+        let layout = Self::layout(bytes.len());
+        // SAFETY: the layout has a non-zero size; we fill header and bytes
+        // before the pointer escapes.
+        unsafe {
+            let p = alloc(layout);
+            let p = NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+            p.as_ptr()
+                .copy_from_nonoverlapping(header.to_le_bytes().as_ptr(), HEADER);
+            p.as_ptr()
+                .add(HEADER)
+                .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len());
+            Obj(p)
+        }
+    }
+
+    fn layout(len: usize) -> Layout {
+        Layout::from_size_align(HEADER + len, 1).expect("object layout")
+    }
+
+    #[inline]
+    fn header(&self) -> u32 {
+        // SAFETY: the first HEADER bytes are always initialised.
+        unsafe { u32::from_le_bytes(*(self.0.as_ptr() as *const [u8; HEADER])) }
+    }
+
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        let len = (self.header() & LEN_MASK) as usize;
+        // SAFETY: `len` bytes follow the header, initialised in `new`.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(HEADER), len) }
+    }
+
+    pub fn has_shared(&self) -> bool {
+        self.header() & HAS_SHARED != 0
+    }
+
+    pub fn key_neg_zero(&self) -> bool {
+        self.header() & KEY_NEG_ZERO != 0
+    }
+
+    /// Bytes of heap this object occupies (for `info(T, memory)`).
+    pub fn footprint(&self) -> usize {
+        // Allocator chunks: 8 bytes of overhead, 16-byte granularity, 32 minimum.
+        let want = HEADER + self.bytes().len() + 8;
+        want.div_ceil(16).max(2) * 16
+    }
+
+    /// The encoded key (element `keypos`, 1-based) of this object.
+    #[inline]
+    pub fn key(&self, keypos: usize) -> &[u8] {
+        let b = self.bytes();
+        if keypos == 1 && b.len() > 2 && b[1] < 0x80 {
+            // Fast path: tuple tag, one-byte arity, then the key.
+            return &b[2..skip(b, 2)];
+        }
+        let (s, e) = tuple_element(b, 0, keypos - 1).expect("stored object has its key");
+        &b[s..e]
+    }
+
+    /// The key in the form keys are hashed and compared in (`-0.0` as `0.0`).
+    #[inline]
+    pub fn with_canonical_key<R>(&self, keypos: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        let key = self.key(keypos);
+        if self.header() & KEY_NEG_ZERO == 0 {
+            f(key)
+        } else {
+            let mut k = key.to_vec();
+            format::normalise_neg_zero(&mut k);
+            f(&k)
+        }
+    }
+}
+
+impl Drop for Obj {
+    fn drop(&mut self) {
+        if self.header() & HAS_SHARED != 0 {
+            let mut bins = Vec::new();
+            format::shared_bins(self.bytes(), 0, &mut bins);
+            for (p, _) in bins {
+                // SAFETY: this object owned one reference to each shared binary.
+                unsafe { shared_bin::release(p as *const _) }
+            }
+        }
+        let layout = Self::layout(self.bytes().len());
+        // SAFETY: allocated in `new` with this same layout.
+        unsafe { dealloc(self.0.as_ptr(), layout) }
+    }
+}

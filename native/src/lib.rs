@@ -1,0 +1,15 @@
+//! shards: ETS-compatible partitioned tables, as a NIF library.
+//!
+//! - `codec`: the owned term encoding (objects live outside any process).
+//! - `table`: partitions, locks, the registry of live tables.
+//! - `nif`: the entry points called by the Erlang module `shards_nif`.
+
+pub mod codec;
+mod nif;
+pub mod table;
+
+fn load(env: rustler::Env, _info: rustler::Term) -> bool {
+    codec::shared_bin::open(env.as_c_arg())
+}
+
+rustler::init!("shards_nif", load = load);

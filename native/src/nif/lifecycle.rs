@@ -1,0 +1,319 @@
+//! Table life: creation, deletion, ownership (give_away, heir, owner exit),
+//! names, info and the original shards' metadata.
+
+use super::*;
+use crate::table::{drop_objects, State};
+use rustler::{Atom, LocalPid};
+
+fn raw(t: Term<'_>) -> u64 {
+    crate::codec::to_raw(t.as_c_arg())
+}
+
+fn term_of<'a>(env: Env<'a>, raw: u64) -> Term<'a> {
+    // SAFETY: only immediates (atoms, local pids) are stored as raw words.
+    unsafe { Term::new(env, crate::codec::from_raw(raw)) }
+}
+
+fn encode_value(env: Env<'_>, t: Term<'_>) -> Res<Obj> {
+    let mut enc = Encoder::with_buffer(env.as_c_arg(), Vec::new());
+    enc.term(t.as_c_arg(), true).map_err(|_| Fail::BadArg)?;
+    let obj = Obj::new(&enc.out, enc.has_shared(), false);
+    enc.take_shared();
+    Ok(obj)
+}
+
+/// `Heir` is `none` or `{Pid, Data}`.
+fn parse_heir(env: Env<'_>, heir: Term<'_>) -> Res<Option<(u64, Obj)>> {
+    if heir.is_atom() {
+        return Ok(None);
+    }
+    let (pid, data): (LocalPid, Term) = heir.decode()?;
+    Ok(Some((raw(pid.encode(env)), encode_value(env, data)?)))
+}
+
+/// `new(Name, {KeyPos, Protection, Named, Partitions, Heir, KeyslotFun,
+/// ReadConcurrency, WriteConcurrency, Compressed, DecentralizedCounters})`,
+/// options already validated by the Erlang side.
+#[rustler::nif]
+fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        let o = rustler::types::tuple::get_tuple(opts)?;
+        let [keypos, protection, named, partitions, heir, keyslot, rc, wc, compressed, dc] = o[..] else {
+            return Err(Fail::BadArg);
+        };
+        let keypos: usize = keypos.decode()?;
+        let protection = match protection.atom_to_string()?.as_str() {
+            "public" => Protection::Public,
+            "protected" => Protection::Protected,
+            "private" => Protection::Private,
+            _ => return Err(Fail::BadArg),
+        };
+        let named: bool = named.decode()?;
+        let partitions: usize = partitions.decode()?;
+        if keypos < 1 || partitions < 1 {
+            return Err(Fail::BadArg);
+        }
+        let state = State {
+            name: raw(name.to_term(env)),
+            named,
+            heir: parse_heir(env, heir)?,
+            owner_monitor: None,
+            meta: Vec::new(),
+            keyslot_fun: if keyslot.is_fun() { Some(encode_value(env, keyslot)?) } else { None },
+            read_concurrency: raw(rc),
+            write_concurrency: raw(wc),
+            compressed: raw(compressed),
+            decentralized_counters: raw(dc),
+        };
+        let owner = env.pid();
+        let table = ResourceArc::new(Table::new(
+            registry::next_id(),
+            keypos,
+            protection,
+            partitions,
+            raw(owner.encode(env)),
+            state,
+        ));
+        if !registry::register(&table, named.then(|| raw(name.to_term(env)))) {
+            return Err(cause(atoms::already_exists()));
+        }
+        let mon = table.monitor(Some(env), &owner);
+        table.state.lock().owner_monitor = mon;
+        Ok(if named { name.encode(env) } else { table.encode(env) })
+    })
+}
+
+/// Deletes a table: it disappears from the registry at once, later calls
+/// through any id get badarg, and its objects are freed off the scheduler
+/// when there are many.
+pub fn delete_table(env: Option<Env<'_>>, table: &Table) {
+    if !table.mark_deleted() {
+        return;
+    }
+    if let (Some(env), Some(arc)) = (env, registry::by_id(table.id)) {
+        if let Some(mon) = table.state.lock().owner_monitor.take() {
+            arc.demonitor(Some(env), &mon);
+        }
+    }
+    registry::unregister(table);
+    drop_objects(table.take_all());
+    let mut state = table.state.lock();
+    state.meta.clear();
+    state.heir = None;
+}
+
+/// The owner exited: hand the table to a live heir, or delete it (ETS rules).
+pub fn owner_down(env: Env<'_>, table: &Table, pid: LocalPid) {
+    if table.is_deleted() || raw(pid.encode(env)) != table.owner() {
+        return;
+    }
+    let Some(arc) = registry::by_id(table.id) else { return };
+    let heir = table.state.lock().heir.as_ref().map(|(p, _)| *p);
+    if let Some(heir_raw) = heir.filter(|&h| h != table.owner()) {
+        if let Ok(heir_pid) = term_of(env, heir_raw).decode::<LocalPid>() {
+            if let Some(mon) = arc.monitor(Some(env), &heir_pid) {
+                table.set_owner(heir_raw);
+                let data = {
+                    let mut state = table.state.lock();
+                    state.owner_monitor = Some(mon);
+                    state.heir.as_ref().map(|(_, d)| object_term(env, d))
+                };
+                let msg = (atoms::ets_transfer(), tab_term(env, table), pid, data);
+                let _ = env.send(&heir_pid, msg);
+                return;
+            }
+        }
+    }
+    table.state.lock().owner_monitor = None;
+    delete_table(None, table);
+}
+
+#[rustler::nif(name = "delete")]
+fn delete_tab<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        let tab = resolve(t)?;
+        check_access(env, &tab, Access::Write)?;
+        delete_table(Some(env), &tab);
+        Ok(atoms::true_().encode(env))
+    })
+}
+
+#[rustler::nif]
+fn delete_all_objects<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        let tab = resolve(t)?;
+        check_access(env, &tab, Access::Write)?;
+        drop_objects(tab.take_all());
+        Ok(atoms::true_().encode(env))
+    })
+}
+
+fn require_owner(env: Env<'_>, tab: &Table) -> Res<()> {
+    if self_pid(env) != tab.owner() {
+        return Err(cause(atoms::access()));
+    }
+    Ok(())
+}
+
+#[rustler::nif]
+fn give_away<'a>(env: Env<'a>, t: Term<'a>, to: Term<'a>, gift: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        let tab = resolve(t)?;
+        let to_pid: LocalPid = to.decode()?;
+        require_owner(env, &tab)?;
+        if raw(to) == tab.owner() {
+            return Err(cause(atoms::owner()));
+        }
+        let arc = registry::by_id(tab.id).ok_or(cause(atoms::id()))?;
+        let mon = arc.monitor(Some(env), &to_pid).ok_or(Fail::BadArg)?; // None: not alive
+        let old = {
+            let mut state = tab.state.lock();
+            std::mem::replace(&mut state.owner_monitor, Some(mon))
+        };
+        if let Some(old) = old {
+            arc.demonitor(Some(env), &old);
+        }
+        tab.set_owner(raw(to));
+        let msg = (atoms::ets_transfer(), tab_term(env, &tab), env.pid(), gift);
+        let _ = env.send(&to_pid, msg);
+        Ok(atoms::true_().encode(env))
+    })
+}
+
+/// `setopts(Tab, [{heir, Pid, Data} | {heir, none}])`, validated before any is applied.
+#[rustler::nif]
+fn setopts<'a>(env: Env<'a>, t: Term<'a>, opts: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        let tab = resolve(t)?;
+        let opts: Vec<Term> = if opts.is_list() { opts.decode()? } else { vec![opts] };
+        let mut heirs = Vec::new();
+        for o in opts {
+            let parts = rustler::types::tuple::get_tuple(o)?;
+            match (parts.first().map(|a| a.atom_to_string()), parts.len()) {
+                (Some(Ok(h)), 3) if h == "heir" => {
+                    let pid: LocalPid = parts[1].decode()?;
+                    heirs.push(Some((raw(pid.encode(env)), encode_value(env, parts[2])?)));
+                }
+                (Some(Ok(h)), 2) if h == "heir" && parts[1].atom_to_string().is_ok_and(|a| a == "none") => {
+                    heirs.push(None)
+                }
+                _ => return Err(Fail::BadArg),
+            }
+        }
+        require_owner(env, &tab)?;
+        if let Some(h) = heirs.pop() {
+            tab.state.lock().heir = h;
+        }
+        Ok(atoms::true_().encode(env))
+    })
+}
+
+#[rustler::nif]
+fn rename<'a>(env: Env<'a>, t: Term<'a>, name: Atom) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        let tab = resolve(t)?;
+        check_access(env, &tab, Access::Write)?;
+        let new = raw(name.to_term(env));
+        let (named, old) = {
+            let s = tab.state.lock();
+            (s.named, s.name)
+        };
+        if named {
+            let arc = registry::by_id(tab.id).ok_or(cause(atoms::id()))?;
+            if new != old && !registry::rename(&arc, old, new) {
+                return Err(Fail::BadArg);
+            }
+        }
+        tab.state.lock().name = new;
+        Ok(tab_term(env, &tab))
+    })
+}
+
+/// `info(Tab, Item)`; `undefined` when the table does not exist.
+#[rustler::nif]
+fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a>> {
+    let tab = match resolve(t) {
+        Ok(tab) => tab,
+        Err(Fail::Cause(c)) if c == atoms::id() => return Ok(atoms::undefined().encode(env)),
+        Err(e) => return Err(raise(env, e)),
+    };
+    let s = || tab.state.lock();
+    let v = match item.to_term(env).atom_to_string()?.as_str() {
+        "id" => registry::by_id(tab.id).map(|a| a.encode(env)).unwrap_or(atoms::undefined().encode(env)),
+        "size" => tab.size().encode(env),
+        "memory" => tab.memory().div_ceil(8).encode(env),
+        "type" => atoms::set().encode(env),
+        "keypos" => tab.keypos.encode(env),
+        "protection" => match tab.protection {
+            Protection::Public => atoms::public(),
+            Protection::Protected => atoms::protected(),
+            Protection::Private => atoms::private(),
+        }
+        .encode(env),
+        "owner" => term_of(env, tab.owner()),
+        "heir" => match &s().heir {
+            Some((p, _)) => term_of(env, *p),
+            None => atoms::none().encode(env),
+        },
+        "name" => term_of(env, s().name),
+        "named_table" => s().named.encode(env),
+        "partitions" => tab.partition_count().encode(env),
+        "read_concurrency" => term_of(env, s().read_concurrency),
+        "write_concurrency" => term_of(env, s().write_concurrency),
+        "compressed" => term_of(env, s().compressed),
+        "decentralized_counters" => term_of(env, s().decentralized_counters),
+        "fixed" | "safe_fixed" | "safe_fixed_monotonic_time" => atoms::false_().encode(env),
+        _ => return Err(rustler::Error::BadArg),
+    };
+    Ok(v)
+}
+
+#[rustler::nif]
+fn all(env: Env<'_>) -> Vec<Term<'_>> {
+    registry::all().iter().map(|t| tab_term(env, t)).collect()
+}
+
+#[rustler::nif]
+fn whereis(env: Env<'_>, name: Atom) -> Term<'_> {
+    match registry::by_name(raw(name.to_term(env))) {
+        Some(t) if !t.is_deleted() => t.encode(env),
+        _ => atoms::undefined().encode(env),
+    }
+}
+
+/// `{Fun, Partitions}` for a table with a keyslot fun.
+#[rustler::nif]
+fn keyslot_fun<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        let tab = resolve(t)?;
+        let fun = tab.state.lock().keyslot_fun.as_ref().map(|f| object_term(env, f));
+        Ok((fun.ok_or(Fail::BadArg)?, tab.partition_count()).encode(env))
+    })
+}
+
+#[rustler::nif]
+fn put_meta<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, value: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        let tab = resolve(t)?;
+        let k = encode_value(env, key)?;
+        let v = encode_value(env, value)?;
+        let mut s = tab.state.lock();
+        s.meta.retain(|(old, _)| !crate::codec::terms_equal(old.bytes(), k.bytes()));
+        s.meta.push((k, v));
+        Ok(rustler::types::atom::ok().encode(env))
+    })
+}
+
+/// `[Value]` if set, else `[]`.
+#[rustler::nif]
+fn get_meta<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        let tab = resolve(t)?;
+        let k = encode_value(env, key)?;
+        let s = tab.state.lock();
+        Ok(match s.meta.iter().find(|(old, _)| crate::codec::terms_equal(old.bytes(), k.bytes())) {
+            Some((_, v)) => cons(env, object_term(env, v), nil(env)),
+            None => nil(env),
+        })
+    })
+}

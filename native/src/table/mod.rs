@@ -1,0 +1,160 @@
+//! A table: N partitions, each behind its own lock, plus the table's metadata.
+
+pub mod partition;
+pub mod registry;
+
+use crate::codec::Obj;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use partition::Partition;
+use rustler::Monitor;
+use std::panic::RefUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Protection {
+    Public,
+    Protected,
+    Private,
+}
+
+/// Keeps each partition's lock on its own cache line, so two schedulers
+/// working on different partitions never contend on one line.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// The parts of a table that change rarely (ownership, name, options).
+pub struct State {
+    /// Raw atom term of the table's name.
+    pub name: u64,
+    pub named: bool,
+    /// Raw pid term of the heir and the encoded heir data.
+    pub heir: Option<(u64, Obj)>,
+    pub owner_monitor: Option<Monitor>,
+    /// The original shards' per-table metadata (`put_meta/3`).
+    pub meta: Vec<(Obj, Obj)>,
+    /// The `{keyslot_fun, Fun}` option, encoded.
+    pub keyslot_fun: Option<Obj>,
+    /// Creation options echoed by `info/2` (raw atom terms).
+    pub read_concurrency: u64,
+    pub write_concurrency: u64,
+    pub compressed: u64,
+    pub decentralized_counters: u64,
+}
+
+pub struct Table {
+    pub id: u64,
+    pub keypos: usize,
+    pub protection: Protection,
+    pub has_keyslot_fun: bool,
+    partitions: Box<[Padded<RwLock<Partition>>]>,
+    deleted: AtomicBool,
+    /// Raw term of the owner pid (local pids are immediates).
+    owner: AtomicU64,
+    pub state: Mutex<State>,
+}
+
+// SAFETY: parking_lot locks do not poison and are released on unwind; every
+// write computes its new objects before taking a lock and mutates under it
+// with operations that cannot panic midway, so a caught panic leaves no
+// half-applied write behind.
+impl RefUnwindSafe for Table {}
+
+#[rustler::resource_impl]
+impl rustler::Resource for Table {
+    const IMPLEMENTS_DOWN: bool = true;
+
+    fn down<'a>(&'a self, env: rustler::Env<'a>, pid: rustler::LocalPid, _mon: Monitor) {
+        crate::nif::lifecycle::owner_down(env, self, pid);
+    }
+}
+
+impl Table {
+    pub fn new(id: u64, keypos: usize, protection: Protection, partitions: usize, owner: u64, state: State) -> Table {
+        Table {
+            id,
+            keypos,
+            protection,
+            has_keyslot_fun: state.keyslot_fun.is_some(),
+            partitions: (0..partitions)
+                .map(|_| Padded(RwLock::new(Partition::default())))
+                .collect(),
+            deleted: AtomicBool::new(false),
+            owner: AtomicU64::new(owner),
+            state: Mutex::new(state),
+        }
+    }
+
+    pub fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+
+    /// The partition a key hash belongs to. Uses the hash's middle bits: the
+    /// hash table inside a partition uses the low bits (bucket) and the top
+    /// seven (control byte), and both must stay uniform within a partition.
+    #[inline]
+    pub fn partition_of(&self, hash: u64) -> usize {
+        ((((hash >> 20) & 0xffff_ffff) * self.partitions.len() as u64) >> 32) as usize
+    }
+
+    #[inline]
+    pub fn read(&self, i: usize) -> RwLockReadGuard<'_, Partition> {
+        self.partitions[i].0.read()
+    }
+
+    #[inline]
+    pub fn write(&self, i: usize) -> RwLockWriteGuard<'_, Partition> {
+        self.partitions[i].0.write()
+    }
+
+    /// Write-locks the given partitions (sorted, deduplicated indices), in
+    /// index order so that concurrent multi-partition writes cannot deadlock.
+    pub fn write_many(&self, sorted: &[usize]) -> Vec<(usize, RwLockWriteGuard<'_, Partition>)> {
+        sorted.iter().map(|&i| (i, self.write(i))).collect()
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    /// Marks the table deleted; returns false if it already was.
+    pub fn mark_deleted(&self) -> bool {
+        !self.deleted.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn owner(&self) -> u64 {
+        self.owner.load(Ordering::Acquire)
+    }
+
+    pub fn set_owner(&self, pid: u64) {
+        self.owner.store(pid, Ordering::Release)
+    }
+
+    pub fn size(&self) -> usize {
+        self.partitions.iter().map(|p| p.0.read().len()).sum()
+    }
+
+    /// Memory in bytes: the partitions plus the table's fixed part.
+    pub fn memory(&self) -> usize {
+        let parts: usize = self.partitions.iter().map(|p| p.0.read().memory()).sum();
+        parts + std::mem::size_of::<Table>() + self.partitions.len() * std::mem::size_of::<Padded<RwLock<Partition>>>()
+    }
+
+    /// Empties every partition. The objects are dropped by the caller,
+    /// outside the locks (see `drop_objects`).
+    pub fn take_all(&self) -> Vec<hashbrown::HashTable<Obj>> {
+        self.partitions.iter().map(|p| p.0.write().take_all()).collect()
+    }
+}
+
+/// Above this many objects, freeing happens on a helper thread so that no
+/// scheduler spends milliseconds in `free`.
+const DROP_IN_BACKGROUND: usize = 20_000;
+
+pub fn drop_objects(batches: Vec<hashbrown::HashTable<Obj>>) {
+    let n: usize = batches.iter().map(|b| b.len()).sum();
+    if n > DROP_IN_BACKGROUND {
+        std::thread::spawn(move || drop(batches));
+    } else {
+        drop(batches);
+    }
+}

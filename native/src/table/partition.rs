@@ -1,0 +1,104 @@
+//! One partition of a `set` table: a hash table of owned objects, keyed by the
+//! canonical encoding of their key.
+
+use crate::codec::{terms_equal, Obj};
+use hashbrown::hash_table::{Entry, HashTable};
+use once_cell::sync::Lazy;
+
+/// Fixed seeds: hashes are only used inside this VM, and fixed seeds keep a
+/// key's partition stable for the table's whole life.
+static HASHER: Lazy<ahash::RandomState> = Lazy::new(|| {
+    ahash::RandomState::with_seeds(
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    )
+});
+
+/// Hash of a canonical key encoding.
+#[inline]
+pub fn hash_key(key: &[u8]) -> u64 {
+    HASHER.hash_one(key)
+}
+
+#[derive(Default)]
+pub struct Partition {
+    map: HashTable<Obj>,
+    /// Heap bytes held by the objects (for `info(T, memory)`).
+    object_bytes: usize,
+}
+
+impl Partition {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Bytes used: the objects plus the hash table's slots and control bytes.
+    pub fn memory(&self) -> usize {
+        self.object_bytes + self.map.capacity() * (std::mem::size_of::<Obj>() + 1)
+    }
+
+    fn rehash(keypos: usize) -> impl Fn(&Obj) -> u64 {
+        move |o: &Obj| o.with_canonical_key(keypos, hash_key)
+    }
+
+    fn matches(keypos: usize, key: &[u8]) -> impl Fn(&Obj) -> bool + '_ {
+        move |o: &Obj| o.with_canonical_key(keypos, |k| k == key)
+    }
+
+    pub fn get(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<&Obj> {
+        self.map.find(hash, Self::matches(keypos, key))
+    }
+
+    /// Inserts or replaces; returns the replaced object.
+    pub fn put(&mut self, keypos: usize, hash: u64, obj: Obj) -> Option<Obj> {
+        self.object_bytes += obj.footprint();
+        let map = &mut self.map;
+        let entry = obj.with_canonical_key(keypos, |key| {
+            map.entry(hash, Self::matches(keypos, key), Self::rehash(keypos))
+        });
+        match entry {
+            Entry::Occupied(mut e) => {
+                let old = std::mem::replace(e.get_mut(), obj);
+                self.object_bytes -= old.footprint();
+                Some(old)
+            }
+            Entry::Vacant(e) => {
+                e.insert(obj);
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Option<Obj> {
+        let e = self.map.find_entry(hash, Self::matches(keypos, key)).ok()?;
+        let (obj, _) = e.remove();
+        self.object_bytes -= obj.footprint();
+        Some(obj)
+    }
+
+    /// Removes the object stored under `key` only if it equals `object` exactly.
+    pub fn remove_exact(&mut self, keypos: usize, hash: u64, key: &[u8], object: &[u8]) -> bool {
+        let Ok(e) = self.map.find_entry(hash, Self::matches(keypos, key)) else {
+            return false;
+        };
+        if !terms_equal(e.get().bytes(), object) {
+            return false;
+        }
+        let (obj, _) = e.remove();
+        self.object_bytes -= obj.footprint();
+        true
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Obj> {
+        self.map.iter()
+    }
+
+    /// Empties the partition, handing back the objects so the caller can drop
+    /// them outside the lock.
+    pub fn take_all(&mut self) -> HashTable<Obj> {
+        self.object_bytes = 0;
+        std::mem::take(&mut self.map)
+    }
+}

@@ -1,0 +1,342 @@
+%% @doc ETS-compatible partitioned tables, kept by a Rust NIF.
+%%
+%% The API is the `ets' API (same arguments, results and errors) plus the
+%% original `shards' library's partitioning options and metadata functions,
+%% so code written for either runs unchanged. A table is split into
+%% partitions (default: one per online scheduler), each behind its own lock.
+%%
+%% Extra options for {@link new/2}: `{partitions, N}' (or the older
+%% `{n_shards, N}'), `{keyslot_fun, Fun}' (the partition of a key is
+%% `Fun(Key, N)'), `{parallel, Bool}' and `{parallel_timeout, T}' (accepted
+%% for compatibility).
+-module(shards).
+
+-export([new/2, insert/2, insert_new/2, lookup/2, lookup_element/3,
+         lookup_element/4, member/2, delete/1, delete/2, delete_object/2,
+         delete_all_objects/1, take/2, update_counter/3, update_counter/4,
+         update_element/3, update_element/4, info/1, info/2, all/0,
+         whereis/1, rename/2, give_away/3, setopts/2, tab2list/1]).
+%% The original shards API: metadata, and the arities taking it last.
+-export([table_meta/1, get_meta/2, get_meta/3, put_meta/3,
+         insert/3, insert_new/3, lookup/3, member/3, delete/3,
+         delete_object/3, delete_all_objects/2, take/3, update_counter/5,
+         update_element/5, info/3, rename/3, tab2list/2]).
+
+-export_type([tab/0, meta/0, option/0]).
+
+-type tab() :: atom() | reference().
+-type meta() :: #{'__struct__' := shards_meta, tab := tab(), name := atom(),
+                  keypos := pos_integer(), partitions := pos_integer(),
+                  keyslot_fun := fun((term(), pos_integer()) -> non_neg_integer()) | undefined,
+                  parallel := boolean(), parallel_timeout := timeout()}.
+-type option() :: set | public | protected | private | named_table
+                | {keypos, pos_integer()} | {heir, pid(), term()} | {heir, none}
+                | {write_concurrency, boolean() | auto} | {read_concurrency, boolean()}
+                | {decentralized_counters, boolean()} | compressed
+                | {partitions, pos_integer()} | {n_shards, pos_integer()}
+                | {keyslot_fun, fun((term(), pos_integer()) -> non_neg_integer())}
+                | {parallel, boolean()} | {parallel_timeout, timeout()}.
+-type update_op() :: {pos_integer(), integer()}
+                   | {pos_integer(), integer(), integer(), integer()}.
+
+%% Calls the NIF; its errors become ETS errors raised from this function.
+-define(NIF(Call, Args), ?NIF_AS(?FUNCTION_NAME, Call, Args)).
+-define(NIF_AS(Fun, Call, Args),
+        try Call
+        catch error:E__:St__ -> shards_error:handle(E__, St__, Fun, Args)
+        end).
+
+-record(opts, {type = set, keypos = 1, protection = protected, named = false,
+               partitions = erlang:system_info(schedulers_online), heir = none,
+               keyslot_fun = none, read_concurrency = false,
+               write_concurrency = false, compressed = false,
+               decentralized_counters = default}).
+
+%%% Creation and deletion
+
+%% @doc Creates a table, as `ets:new/2'. Returns the name for a
+%% `named_table', else a reference identifying the table.
+-spec new(atom(), [option()]) -> tab().
+new(Name, Options) when is_atom(Name), is_list(Options) ->
+    O = try parse_options(Options, #opts{})
+        catch throw:badarg -> erlang:error(badarg, [Name, Options], error_info())
+        end,
+    case O#opts.type of
+        set -> ok;
+        Other -> erlang:error({not_supported_yet, Other}, [Name, Options])
+    end,
+    DecCounters = case O#opts.decentralized_counters of
+                      default -> O#opts.write_concurrency =:= auto;
+                      D -> D
+                  end,
+    NifOpts = {O#opts.keypos, O#opts.protection, O#opts.named, O#opts.partitions,
+               O#opts.heir, O#opts.keyslot_fun, O#opts.read_concurrency,
+               O#opts.write_concurrency, O#opts.compressed, DecCounters},
+    ?NIF(shards_nif:new(Name, NifOpts), [Name, Options]);
+new(Name, Options) ->
+    erlang:error(badarg, [Name, Options], error_info()).
+
+error_info() ->
+    [{error_info, #{module => shards_error}}].
+
+parse_options([], O) -> O;
+parse_options([Opt | Rest], O) -> parse_options(Rest, option(Opt, O));
+parse_options(_, _) -> throw(badarg).
+
+option(T, O) when T =:= set; T =:= ordered_set; T =:= bag; T =:= duplicate_bag -> O#opts{type = T};
+option(P, O) when P =:= public; P =:= protected; P =:= private -> O#opts{protection = P};
+option(named_table, O) -> O#opts{named = true};
+option({keypos, P}, O) when is_integer(P), P >= 1 -> O#opts{keypos = P};
+option({heir, none}, O) -> O#opts{heir = none};
+option({heir, Pid, Data}, O) when is_pid(Pid), node(Pid) =:= node() -> O#opts{heir = {Pid, Data}};
+option({write_concurrency, W}, O) when is_boolean(W); W =:= auto -> O#opts{write_concurrency = W};
+option({read_concurrency, R}, O) when is_boolean(R) -> O#opts{read_concurrency = R};
+option({decentralized_counters, D}, O) when is_boolean(D) -> O#opts{decentralized_counters = D};
+option(compressed, O) -> O#opts{compressed = true};
+option({partitions, N}, O) when is_integer(N), N >= 1 -> O#opts{partitions = N};
+option({n_shards, N}, O) when is_integer(N), N >= 1 -> O#opts{partitions = N};
+option({keyslot_fun, F}, O) when is_function(F, 2) -> O#opts{keyslot_fun = F};
+option({parallel, P}, O) when is_boolean(P) -> O;
+option({parallel_timeout, T}, O) when T =:= infinity; is_integer(T), T >= 0 -> O;
+option(_, _) -> throw(badarg).
+
+%% @doc Deletes the whole table, as `ets:delete/1'.
+-spec delete(tab()) -> true.
+delete(Tab) -> ?NIF(shards_nif:delete(Tab), [Tab]).
+
+%% @doc Deletes all objects, as `ets:delete_all_objects/1'.
+-spec delete_all_objects(tab()) -> true.
+delete_all_objects(Tab) -> ?NIF(shards_nif:delete_all_objects(Tab), [Tab]).
+
+%%% Writes
+
+%% @doc Inserts an object or a list of objects, as `ets:insert/2'. A list is
+%% inserted atomically, even across partitions.
+-spec insert(tab(), tuple() | [tuple()]) -> true.
+insert(Tab, Objects) ->
+    case ?NIF(shards_nif:insert(Tab, Objects), [Tab, Objects]) of
+        '$shards_dirty' -> insert_dirty(Tab, Objects);
+        Result -> Result
+    end.
+
+%% @doc Inserts only if no key exists yet, as `ets:insert_new/2'. A list is
+%% all-or-nothing and atomic, even across partitions.
+-spec insert_new(tab(), tuple() | [tuple()]) -> boolean().
+insert_new(Tab, Objects) ->
+    case ?NIF(shards_nif:insert_new(Tab, Objects), [Tab, Objects]) of
+        '$shards_dirty' -> insert_new_dirty(Tab, Objects);
+        Result -> Result
+    end.
+
+%% Long lists go to a dirty scheduler (see the NIF's `insert_dirty').
+insert_dirty(Tab, Objects) ->
+    ?NIF_AS(insert, shards_nif:insert_dirty(Tab, Objects), [Tab, Objects]).
+
+insert_new_dirty(Tab, Objects) ->
+    ?NIF_AS(insert_new, shards_nif:insert_new_dirty(Tab, Objects), [Tab, Objects]).
+
+%% @doc Deletes the object with key `Key', as `ets:delete/2'.
+-spec delete(tab(), term()) -> true.
+delete(Tab, Key) -> ?NIF(shards_nif:delete_key(Tab, Key), [Tab, Key]).
+
+%% @doc Deletes this exact object, as `ets:delete_object/2'.
+-spec delete_object(tab(), tuple()) -> true.
+delete_object(Tab, Object) -> ?NIF(shards_nif:delete_object(Tab, Object), [Tab, Object]).
+
+%% @doc Removes and returns the object with key `Key', as `ets:take/2'.
+-spec take(tab(), term()) -> [tuple()].
+take(Tab, Key) -> ?NIF(shards_nif:take(Tab, Key), [Tab, Key]).
+
+%% @doc Atomically updates counters, as `ets:update_counter/3'.
+-spec update_counter(tab(), term(), integer() | update_op() | [update_op()]) ->
+          integer() | [integer()].
+update_counter(Tab, Key, Op) ->
+    ?NIF(shards_nif:update_counter(Tab, Key, Op, []), [Tab, Key, Op]).
+
+%% @doc As `ets:update_counter/4': `Default' is inserted (with its key set
+%% to `Key') when the key is missing. A metadata last argument (shards 1.x)
+%% is accepted too.
+-spec update_counter(tab(), term(), integer() | update_op() | [update_op()], tuple() | meta()) ->
+          integer() | [integer()].
+update_counter(Tab, Key, Op, #{'__struct__' := shards_meta}) ->
+    update_counter(Tab, Key, Op);
+update_counter(Tab, Key, Op, Default) ->
+    ?NIF(shards_nif:update_counter(Tab, Key, Op, {Default}), [Tab, Key, Op, Default]).
+
+%% @doc As `update_counter/4' with the metadata last (shards 1.x).
+-spec update_counter(tab(), term(), integer() | update_op() | [update_op()], tuple(), meta()) ->
+          integer() | [integer()].
+update_counter(Tab, Key, Op, Default, _Meta) -> update_counter(Tab, Key, Op, Default).
+
+%% @doc Replaces elements of the object with key `Key', as
+%% `ets:update_element/3'; `false' if there is no such object.
+-spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}]) -> boolean().
+update_element(Tab, Key, Ops) ->
+    ?NIF(shards_nif:update_element(Tab, Key, Ops, []), [Tab, Key, Ops]).
+
+%% @doc As `update_element/3', inserting `Default' (key set to `Key') when
+%% the key is missing (OTP 27 semantics). A metadata last argument is accepted.
+-spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}],
+                     tuple() | meta()) -> boolean().
+update_element(Tab, Key, Ops, #{'__struct__' := shards_meta}) ->
+    update_element(Tab, Key, Ops);
+update_element(Tab, Key, Ops, Default) ->
+    ?NIF(shards_nif:update_element(Tab, Key, Ops, {Default}), [Tab, Key, Ops, Default]).
+
+%% @doc As `update_element/4' with the metadata last (shards 1.x).
+-spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}],
+                     tuple(), meta()) -> boolean().
+update_element(Tab, Key, Ops, Default, _Meta) -> update_element(Tab, Key, Ops, Default).
+
+%%% Reads
+
+%% @doc The objects with key `Key', as `ets:lookup/2'.
+-spec lookup(tab(), term()) -> [tuple()].
+lookup(Tab, Key) -> ?NIF(shards_nif:lookup(Tab, Key), [Tab, Key]).
+
+%% @doc Element `Pos' of the object with key `Key', as `ets:lookup_element/3'.
+-spec lookup_element(tab(), term(), pos_integer()) -> term().
+lookup_element(Tab, Key, Pos) ->
+    ?NIF(shards_nif:lookup_element(Tab, Key, Pos), [Tab, Key, Pos]).
+
+%% @doc As `lookup_element/3', returning `Default' when the key is missing
+%% (OTP 26 semantics). A metadata last argument (shards 1.x) is accepted too.
+-spec lookup_element(tab(), term(), pos_integer(), term()) -> term().
+lookup_element(Tab, Key, Pos, #{'__struct__' := shards_meta}) ->
+    lookup_element(Tab, Key, Pos);
+lookup_element(Tab, Key, Pos, Default) ->
+    try shards_nif:lookup_element(Tab, Key, Pos)
+    catch
+        error:{badarg, badkey} -> Default;
+        error:E:St -> shards_error:handle(E, St, lookup_element, [Tab, Key, Pos, Default])
+    end.
+
+%% @doc Whether an object with key `Key' exists, as `ets:member/2'.
+-spec member(tab(), term()) -> boolean().
+member(Tab, Key) -> ?NIF(shards_nif:member(Tab, Key), [Tab, Key]).
+
+%% @doc All objects, as `ets:tab2list/1'.
+-spec tab2list(tab()) -> [tuple()].
+tab2list(Tab) ->
+    case ?NIF(shards_nif:tab2list(Tab), [Tab]) of
+        '$shards_dirty' -> tab2list_dirty(Tab);
+        List -> List
+    end.
+
+tab2list_dirty(Tab) ->
+    ?NIF_AS(tab2list, shards_nif:tab2list_dirty(Tab), [Tab]).
+
+%%% Information, names and ownership
+
+%% @doc Table information, as `ets:info/1', plus `{partitions, N}'.
+-spec info(tab()) -> [{atom(), term()}] | undefined.
+info(Tab) ->
+    Items = [id, decentralized_counters, read_concurrency, write_concurrency,
+             compressed, memory, owner, heir, name, size, node, named_table,
+             type, keypos, protection, partitions],
+    case info(Tab, id) of
+        undefined -> undefined;
+        _ -> [{Item, info(Tab, Item)} || Item <- Items]
+    end.
+
+%% @doc One item of table information, as `ets:info/2'; `partitions' gives
+%% the number of partitions.
+-spec info(tab(), atom()) -> term().
+info(Tab, node) ->
+    case info(Tab, id) of
+        undefined -> undefined;
+        _ -> node()
+    end;
+info(Tab, Item) when is_atom(Item) ->
+    ?NIF(shards_nif:info(Tab, Item), [Tab, Item]);
+info(Tab, Item) ->
+    erlang:error(badarg, [Tab, Item], error_info()).
+
+%% @doc All tables, as `ets:all/0': names for named tables, else ids.
+-spec all() -> [tab()].
+all() -> shards_nif:all().
+
+%% @doc The id of the named table `Name', or `undefined', as `ets:whereis/1'.
+-spec whereis(atom()) -> reference() | undefined.
+whereis(Name) when is_atom(Name) -> shards_nif:whereis(Name);
+whereis(Name) -> erlang:error(badarg, [Name], error_info()).
+
+%% @doc Renames the table, as `ets:rename/2'.
+-spec rename(tab(), atom()) -> tab().
+rename(Tab, Name) when is_atom(Name) -> ?NIF(shards_nif:rename(Tab, Name), [Tab, Name]);
+rename(Tab, Name) -> erlang:error(badarg, [Tab, Name], error_info()).
+
+%% @doc Makes `Pid' the owner, as `ets:give_away/3'; `Pid' receives
+%% `{''ETS-TRANSFER'', Tab, FromPid, GiftData}'.
+-spec give_away(tab(), pid(), term()) -> true.
+give_away(Tab, Pid, GiftData) ->
+    ?NIF(shards_nif:give_away(Tab, Pid, GiftData), [Tab, Pid, GiftData]).
+
+%% @doc Sets table options (`heir'), as `ets:setopts/2'.
+-spec setopts(tab(), {heir, pid(), term()} | {heir, none} | [tuple()]) -> true.
+setopts(Tab, Opts) -> ?NIF(shards_nif:setopts(Tab, Opts), [Tab, Opts]).
+
+%%% The original shards API
+
+%% @doc The table's metadata (shards 1.x); it may be passed as the last
+%% argument of the `*/N+1' functions.
+-spec table_meta(tab()) -> meta().
+table_meta(Tab) ->
+    Fun = try shards_nif:keyslot_fun(Tab) of {F, _} -> F catch error:badarg -> undefined end,
+    case info(Tab, id) of
+        undefined -> erlang:error(badarg, [Tab], [{error_info, #{module => shards_error, cause => id}}]);
+        _ -> #{'__struct__' => shards_meta, tab => Tab, name => info(Tab, name),
+               keypos => info(Tab, keypos), partitions => info(Tab, partitions),
+               keyslot_fun => Fun, parallel => false, parallel_timeout => infinity}
+    end.
+
+%% @doc Stores `Value' under `Key' in the table's metadata.
+-spec put_meta(tab(), term(), term()) -> ok.
+put_meta(Tab, Key, Value) -> ?NIF(shards_nif:put_meta(Tab, Key, Value), [Tab, Key, Value]).
+
+%% @equiv get_meta(Tab, Key, undefined)
+-spec get_meta(tab(), term()) -> term().
+get_meta(Tab, Key) -> get_meta(Tab, Key, undefined).
+
+%% @doc The metadata value stored under `Key', or `Default'.
+-spec get_meta(tab(), term(), term()) -> term().
+get_meta(Tab, Key, Default) ->
+    case ?NIF(shards_nif:get_meta(Tab, Key), [Tab, Key, Default]) of
+        [Value] -> Value;
+        [] -> Default
+    end.
+
+%% The shards 1.x arities: the metadata argument is not needed here.
+%% @private
+-spec insert(tab(), tuple() | [tuple()], meta()) -> true.
+insert(Tab, Objects, _Meta) -> insert(Tab, Objects).
+%% @private
+-spec insert_new(tab(), tuple() | [tuple()], meta()) -> boolean().
+insert_new(Tab, Objects, _Meta) -> insert_new(Tab, Objects).
+%% @private
+-spec lookup(tab(), term(), meta()) -> [tuple()].
+lookup(Tab, Key, _Meta) -> lookup(Tab, Key).
+%% @private
+-spec member(tab(), term(), meta()) -> boolean().
+member(Tab, Key, _Meta) -> member(Tab, Key).
+%% @private
+-spec delete(tab(), term(), meta()) -> true.
+delete(Tab, Key, _Meta) -> delete(Tab, Key).
+%% @private
+-spec delete_object(tab(), tuple(), meta()) -> true.
+delete_object(Tab, Object, _Meta) -> delete_object(Tab, Object).
+%% @private
+-spec delete_all_objects(tab(), meta()) -> true.
+delete_all_objects(Tab, _Meta) -> delete_all_objects(Tab).
+%% @private
+-spec take(tab(), term(), meta()) -> [tuple()].
+take(Tab, Key, _Meta) -> take(Tab, Key).
+%% @private
+-spec info(tab(), atom(), meta()) -> term().
+info(Tab, Item, _Meta) -> info(Tab, Item).
+%% @private
+-spec rename(tab(), atom(), meta()) -> tab().
+rename(Tab, Name, _Meta) -> rename(Tab, Name).
+%% @private
+-spec tab2list(tab(), meta()) -> [tuple()].
+tab2list(Tab, _Meta) -> tab2list(Tab).

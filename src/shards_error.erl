@@ -1,0 +1,48 @@
+%% @doc ETS-style errors for `shards'.
+%%
+%% The NIF raises `badarg', `{badarg, Cause}' or `shards_keyslot'. `handle/4'
+%% re-raises them as `error:badarg' with the caller's own stack frame and an
+%% `error_info' map carrying the same `cause' ETS would give, so the shell
+%% explains the error (through `format_error/2' below) as it does for ets.
+-module(shards_error).
+
+-export([handle/4, format_error/2]).
+
+-spec handle(term(), erlang:stacktrace(), atom(), [term()]) -> no_return() | term().
+handle(shards_keyslot, _St, Fun, Args) ->
+    shards_keyslot:call(Fun, Args);
+handle(badarg, St, Fun, Args) ->
+    raise(#{module => ?MODULE}, St, Fun, Args);
+handle({badarg, Cause}, St, Fun, Args) ->
+    raise(#{module => ?MODULE, cause => Cause}, St, Fun, Args);
+handle(Reason, St, _Fun, _Args) ->
+    erlang:raise(error, Reason, St).
+
+raise(ErrorInfo, St, Fun, Args) ->
+    Caller = [F || {M, _, _, _} = F <- St, not internal(M)],
+    erlang:raise(error, badarg, [{shards, Fun, Args, [{error_info, ErrorInfo}]} | Caller]).
+
+internal(M) ->
+    lists:member(M, [shards, shards_nif, shards_error, shards_keyslot]).
+
+%% @doc Explains a shards error, argument by argument, for the shell.
+-spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => string()}.
+format_error(_Reason, [{_M, _F, Args, Info} | _]) ->
+    ErrorInfo = proplists:get_value(error_info, Info, #{}),
+    explain(maps:get(cause, ErrorInfo, none), Args).
+
+explain(id, _) -> #{1 => "the table identifier does not refer to an existing shards table"};
+explain(type, _) -> #{1 => "not a table identifier"};
+explain(access, _) -> #{1 => "the table identifier refers to a table with insufficient access rights"};
+explain(badkey, _) -> #{2 => "not a key that exists in the table"};
+explain(keypos, _) -> #{3 => "the position is the same as the key position"};
+explain(position, _) -> #{3 => "the position is out of range"};
+explain(already_exists, _) -> #{1 => "table name already exists"};
+explain(owner, _) -> #{2 => "the process is already the owner of the table"};
+explain(_, [Tab | _]) ->
+    case shards:info(Tab, id) of
+        undefined -> #{1 => "the table identifier does not refer to an existing shards table"};
+        _ -> #{general => "one of the arguments is invalid for this table"}
+    end;
+explain(_, []) ->
+    #{general => "invalid arguments"}.

@@ -1,0 +1,56 @@
+%% @private
+%% @doc Loads the Rust NIF library and declares its functions. Callers use
+%% the `shards' module; these functions raise `badarg', `{badarg, Cause}' or
+%% `shards_keyslot', which `shards_error' turns into ETS-style errors.
+-module(shards_nif).
+
+-export([new/2, insert/2, insert_dirty/2, insert_new/2, insert_new_dirty/2,
+         lookup/2, member/2, lookup_element/3, delete_key/2, take/2,
+         delete_object/2, tab2list/1, tab2list_dirty/1, routed/4,
+         update_counter/4, update_element/4, delete/1, delete_all_objects/1,
+         give_away/3, setopts/2, rename/2, info/2, all/0, whereis/1,
+         keyslot_fun/1, put_meta/3, get_meta/2]).
+
+-on_load(init/0).
+
+-define(NOT_LOADED, erlang:nif_error({not_loaded, ?MODULE})).
+
+init() ->
+    erlang:load_nif(filename:join(priv_dir(), "libshards_nif"), 0).
+
+priv_dir() ->
+    case code:priv_dir(shards) of
+        {error, bad_name} ->
+            Ebin = filename:dirname(code:which(?MODULE)),
+            filename:join(filename:dirname(Ebin), "priv");
+        Dir ->
+            Dir
+    end.
+
+new(_Name, _Opts) -> ?NOT_LOADED.
+insert(_Tab, _Objects) -> ?NOT_LOADED.
+insert_dirty(_Tab, _Objects) -> ?NOT_LOADED.
+insert_new(_Tab, _Objects) -> ?NOT_LOADED.
+insert_new_dirty(_Tab, _Objects) -> ?NOT_LOADED.
+lookup(_Tab, _Key) -> ?NOT_LOADED.
+member(_Tab, _Key) -> ?NOT_LOADED.
+lookup_element(_Tab, _Key, _Pos) -> ?NOT_LOADED.
+delete_key(_Tab, _Key) -> ?NOT_LOADED.
+take(_Tab, _Key) -> ?NOT_LOADED.
+delete_object(_Tab, _Object) -> ?NOT_LOADED.
+tab2list(_Tab) -> ?NOT_LOADED.
+tab2list_dirty(_Tab) -> ?NOT_LOADED.
+routed(_Op, _Tab, _Slots, _Args) -> ?NOT_LOADED.
+update_counter(_Tab, _Key, _Op, _Default) -> ?NOT_LOADED.
+update_element(_Tab, _Key, _Ops, _Default) -> ?NOT_LOADED.
+delete(_Tab) -> ?NOT_LOADED.
+delete_all_objects(_Tab) -> ?NOT_LOADED.
+give_away(_Tab, _Pid, _Gift) -> ?NOT_LOADED.
+setopts(_Tab, _Opts) -> ?NOT_LOADED.
+rename(_Tab, _Name) -> ?NOT_LOADED.
+info(_Tab, _Item) -> ?NOT_LOADED.
+all() -> ?NOT_LOADED.
+whereis(_Name) -> ?NOT_LOADED.
+keyslot_fun(_Tab) -> ?NOT_LOADED.
+put_meta(_Tab, _Key, _Value) -> ?NOT_LOADED.
+get_meta(_Tab, _Key) -> ?NOT_LOADED.
