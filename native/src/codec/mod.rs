@@ -1,14 +1,16 @@
 //! The owned term encoding: how objects and keys live outside any process.
 
+pub mod compare;
 pub mod decode;
 pub mod encode;
 pub mod format;
+pub mod hash;
 pub mod object;
 pub mod shared_bin;
 
+pub use compare::terms_equal;
 pub use object::Obj;
 
-use format::*;
 use rustler::sys::ErlNifTerm;
 
 /// The raw word of a term (stored for immediates, which need no heap).
@@ -25,106 +27,4 @@ pub fn from_raw(w: u64) -> ErlNifTerm {
     // SAFETY: as for `to_raw`; any word is a bit pattern the VM may interpret,
     // and callers only pass words that were terms.
     unsafe { std::mem::transmute::<u64, ErlNifTerm>(w) }
-}
-
-/// `=:=` on two encoded terms, except that `0.0` equals `-0.0` (as ETS keys and
-/// objects compare in OTP 25) and shared binaries compare by content.
-pub fn terms_equal(a: &[u8], b: &[u8]) -> bool {
-    if a == b {
-        return true;
-    }
-    let (mut pa, mut pb) = (0, 0);
-    eq_at(a, &mut pa, b, &mut pb)
-}
-
-fn eq_at(a: &[u8], pa: &mut usize, b: &[u8], pb: &mut usize) -> bool {
-    let (ta, tb) = (a[*pa], b[*pb]);
-    if is_binary_tag(ta) && is_binary_tag(tb) {
-        return binary_at(a, pa) == binary_at(b, pb);
-    }
-    if ta != tb {
-        return false;
-    }
-    *pa += 1;
-    *pb += 1;
-    match ta {
-        FLOAT => {
-            let (x, y) = (get_u64(a, pa), get_u64(b, pb));
-            f64::from_bits(x) == f64::from_bits(y)
-        }
-        TUPLE | LIST | MAP => {
-            let (na, nb) = (get_varint(a, pa), get_varint(b, pb));
-            let children = match ta {
-                TUPLE => na,
-                LIST => na + 1,
-                _ => 2 * na,
-            };
-            na == nb && (0..children).all(|_| eq_at(a, pa, b, pb))
-        }
-        _ => {
-            // Immediates and external terms: canonical bytes.
-            let (ea, eb) = (skip(a, *pa - 1), skip(b, *pb - 1));
-            let same = a[*pa..ea] == b[*pb..eb];
-            *pa = ea;
-            *pb = eb;
-            same
-        }
-    }
-}
-
-fn is_binary_tag(t: u8) -> bool {
-    t == BINARY || t == SHARED_BIN
-}
-
-/// The bytes of the binary (inline or shared) at `*pos`, advancing past it.
-pub fn binary_at<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
-    let tag = buf[*pos];
-    *pos += 1;
-    if tag == SHARED_BIN {
-        let ptr = get_u64(buf, pos) as *const std::ffi::c_void;
-        let len = get_varint(buf, pos);
-        // SAFETY: a shared binary inside a live encoding is kept alive by it.
-        unsafe { shared_bin::bytes(ptr, len) }
-    } else {
-        let len = get_varint(buf, pos);
-        let s = &buf[*pos..*pos + len];
-        *pos += len;
-        s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn float(f: f64) -> Vec<u8> {
-        let mut v = vec![FLOAT];
-        v.extend_from_slice(&f.to_bits().to_le_bytes());
-        v
-    }
-
-    fn tuple(es: &[Vec<u8>]) -> Vec<u8> {
-        let mut v = vec![TUPLE];
-        put_varint(&mut v, es.len());
-        es.iter().for_each(|e| v.extend_from_slice(e));
-        v
-    }
-
-    fn imm(w: u64) -> Vec<u8> {
-        let mut v = vec![IMMEDIATE];
-        v.extend_from_slice(&w.to_le_bytes());
-        v
-    }
-
-    #[test]
-    fn zero_and_negative_zero_are_equal_but_other_floats_are_not() {
-        assert!(terms_equal(&float(0.0), &float(-0.0)));
-        assert!(terms_equal(
-            &tuple(&[imm(0xf), float(-0.0)]),
-            &tuple(&[imm(0xf), float(0.0)])
-        ));
-        assert!(!terms_equal(&float(1.0), &float(1.5)));
-        assert!(!terms_equal(&float(1.0), &imm(0x1f)), "1.0 =/= 1");
-        assert!(!terms_equal(&tuple(&[imm(1)]), &tuple(&[imm(1), imm(1)])));
-    }
 }

@@ -74,6 +74,15 @@ impl Obj {
         self.header() & KEY_NEG_ZERO != 0
     }
 
+    /// Mutable bytes, for in-place updates that keep the length and the key
+    /// (a small-integer counter rewritten as another small integer).
+    #[inline]
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = (self.header() & LEN_MASK) as usize;
+        // SAFETY: as in `bytes`, and `&mut self` makes the access unique.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_ptr().add(HEADER), len) }
+    }
+
     /// Bytes of heap this object occupies (for `info(T, memory)`).
     pub fn footprint(&self) -> usize {
         // Allocator chunks: 8 bytes of overhead, 16-byte granularity, 32 minimum.

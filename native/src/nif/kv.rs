@@ -50,21 +50,22 @@ fn slots_of(tab: &Table, objs: &[Encoded], route: &Route) -> Res<Vec<usize>> {
 
 pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
-    let (objs, _) = encode_objects(env, objs, tab.keypos)?;
     let keypos = tab.keypos;
     let mut replaced = Vec::new();
-    if let [one] = &objs[..] {
-        let _ = one;
-        let one = objs.into_iter().next().expect("one object");
-        let p = route.slot(&tab, 0, one.hash)?;
-        replaced.extend(tab.write(p).put(keypos, one.hash, one.obj));
-    } else {
-        // The whole list is applied under all its partitions' locks: atomic
-        // and isolated, as an ETS insert of a list is.
-        let slots = slots_of(&tab, &objs, route)?;
-        let (mut guards, which) = lock_for(&tab, &slots);
-        for (o, w) in objs.into_iter().zip(which) {
-            replaced.extend(guards[w].1.put(keypos, o.hash, o.obj));
+    match encode_objects(env, objs, keypos)? {
+        Objects::One(one) => {
+            let p = route.slot(&tab, 0, one.hash)?;
+            let old = tab.write(p).put(keypos, one.hash, one.obj);
+            drop(old); // after the lock is released
+        }
+        Objects::Many(objs) => {
+            // The whole list is applied under all its partitions' locks:
+            // atomic and isolated, as an ETS insert of a list is.
+            let slots = slots_of(&tab, &objs, route)?;
+            let (mut guards, which) = lock_for(&tab, &slots);
+            for (o, w) in objs.into_iter().zip(which) {
+                replaced.extend(guards[w].1.put(keypos, o.hash, o.obj));
+            }
         }
     }
     drop(replaced); // after the locks are released
@@ -73,7 +74,7 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
 
 pub fn insert_new_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
-    let (objs, _) = encode_objects(env, objs, tab.keypos)?;
+    let objs = encode_objects(env, objs, tab.keypos)?.into_vec();
     let keypos = tab.keypos;
     let slots = slots_of(&tab, &objs, route)?;
     let (mut guards, which) = lock_for(&tab, &slots);

@@ -271,16 +271,31 @@ pub fn encode_object(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<Encoded
 }
 
 /// Encodes an object or a list of objects (as `insert/2` takes them).
-pub fn encode_objects(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<(Vec<Encoded>, bool)> {
+/// A single object needs no vector: inserts of one object are the hot path.
+pub enum Objects {
+    One(Encoded),
+    Many(Vec<Encoded>),
+}
+
+impl Objects {
+    pub fn into_vec(self) -> Vec<Encoded> {
+        match self {
+            Objects::One(o) => vec![o],
+            Objects::Many(v) => v,
+        }
+    }
+}
+
+pub fn encode_objects(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<Objects> {
     if term.is_list() {
         let list: Vec<Term> = term.decode()?;
         let objs = list
             .into_iter()
             .map(|t| encode_object(env, t, keypos))
             .collect::<Res<Vec<_>>>()?;
-        Ok((objs, true))
+        Ok(Objects::Many(objs))
     } else {
-        Ok((vec![encode_object(env, term, keypos)?], false))
+        Ok(Objects::One(encode_object(env, term, keypos)?))
     }
 }
 

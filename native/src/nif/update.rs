@@ -132,6 +132,35 @@ fn element_int<'a>(env: Env<'a>, bytes: &[u8], (s, _): (usize, usize)) -> Option
     int_of(t)
 }
 
+/// The common case, without allocating: one op on a small-integer element
+/// whose new value is a small integer too, rewritten in place. `None` when
+/// the general path is needed.
+fn counter_in_place(env: Env<'_>, obj: &mut Obj, op: &CounterOp, keypos: usize) -> Res<Option<i128>> {
+    let (s, _) = format::tuple_element(obj.bytes(), 0, op.pos - 1).ok_or(cause(atoms::position()))?;
+    if op.pos == keypos {
+        return Err(cause(atoms::keypos()));
+    }
+    let bytes = obj.bytes_mut();
+    if bytes[s] != IMMEDIATE {
+        return Ok(None);
+    }
+    let mut at = s + 1;
+    let old = unsafe { Term::new(env, crate::codec::from_raw(format::get_u64(bytes, &mut at))) };
+    let old = int_of(old).ok_or(Fail::BadArg)?;
+    let mut v = old.checked_add(op.incr).ok_or(Fail::BadArg)?;
+    if let Some((threshold, set)) = op.threshold {
+        if (op.incr >= 0 && v > threshold) || (op.incr < 0 && v < threshold) {
+            v = set;
+        }
+    }
+    let new = int_term(env, v).as_c_arg();
+    if !is_immediate(new) {
+        return Ok(None);
+    }
+    bytes[s + 1..s + 9].copy_from_slice(&crate::codec::to_raw(new).to_le_bytes());
+    Ok(Some(v))
+}
+
 pub fn update_counter_impl<'a>(
     env: Env<'a>,
     t: Term<'a>,
@@ -157,6 +186,13 @@ pub fn update_counter_impl<'a>(
     let p = route.slot(&tab, 0, k.hash)?;
 
     let mut part = tab.write(p);
+    if let (false, [op]) = (as_list, &ops[..]) {
+        if let Some(obj) = part.get_mut(keypos, k.hash, k.bytes()) {
+            if let Some(v) = counter_in_place(env, obj, op, keypos)? {
+                return Ok(int_term(env, v));
+            }
+        }
+    }
     let existing = part.get(keypos, k.hash, k.bytes());
     let base: &Obj = match (existing, &default) {
         (Some(o), _) => o,

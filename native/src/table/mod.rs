@@ -88,12 +88,9 @@ impl Table {
         self.partitions.len()
     }
 
-    /// The partition a key hash belongs to. Uses the hash's middle bits: the
-    /// hash table inside a partition uses the low bits (bucket) and the top
-    /// seven (control byte), and both must stay uniform within a partition.
     #[inline]
     pub fn partition_of(&self, hash: u64) -> usize {
-        ((((hash >> 20) & 0xffff_ffff) * self.partitions.len() as u64) >> 32) as usize
+        crate::codec::hash::partition_of(hash, self.partitions.len())
     }
 
     #[inline]

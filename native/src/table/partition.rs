@@ -3,24 +3,7 @@
 
 use crate::codec::{terms_equal, Obj};
 use hashbrown::hash_table::{Entry, HashTable};
-use once_cell::sync::Lazy;
-
-/// Fixed seeds: hashes are only used inside this VM, and fixed seeds keep a
-/// key's partition stable for the table's whole life.
-static HASHER: Lazy<ahash::RandomState> = Lazy::new(|| {
-    ahash::RandomState::with_seeds(
-        0x243f_6a88_85a3_08d3,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    )
-});
-
-/// Hash of a canonical key encoding.
-#[inline]
-pub fn hash_key(key: &[u8]) -> u64 {
-    HASHER.hash_one(key)
-}
+pub use crate::codec::hash::hash_key;
 
 #[derive(Default)]
 pub struct Partition {
@@ -49,6 +32,11 @@ impl Partition {
 
     pub fn get(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<&Obj> {
         self.map.find(hash, Self::matches(keypos, key))
+    }
+
+    /// For in-place updates that change neither the key nor the length.
+    pub fn get_mut(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Option<&mut Obj> {
+        self.map.find_mut(hash, Self::matches(keypos, key))
     }
 
     /// Inserts or replaces; returns the replaced object.
