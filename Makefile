@@ -1,0 +1,130 @@
+# Entry points for building, testing and linting shards
+# (Erlang/Elixir application + Rust NIF in native/).
+#
+#   make deps      install missing system packages (Debian, needs root)
+#   make build     build the NIF and the Erlang app (rebar3)
+#   make test      Rust, EUnit, Common Test, ExUnit and example-app tests
+#   make lint      rustfmt, clippy, mix format, dialyzer
+#   make bench     run bench/run.sh
+#   make examples  build and test the example apps in examples/
+#   make clean     remove build outputs (keeps the cargo cache in native/target)
+#   make distclean clean, plus native/target
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+# Test steps must run in order and share one cargo target dir.
+.NOTPARALLEL:
+
+REBAR3 ?= rebar3
+MIX    ?= mix
+CARGO  ?= cargo
+
+# rustup installs cargo in ~/.cargo/bin, which non-login shells often lack.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+# rebar3, mix and cargo all keep caches under $HOME: make sure it is writable.
+ORIG_HOME := $(HOME)
+ifneq ($(shell test -n "$$HOME" && test -w "$$HOME" && echo ok),ok)
+export HOME := $(CURDIR)/.home
+$(shell mkdir -p "$(CURDIR)/.home")
+# Keep using a rustup toolchain installed under the original home.
+ifneq ($(wildcard $(ORIG_HOME)/.rustup),)
+export RUSTUP_HOME ?= $(ORIG_HOME)/.rustup
+endif
+endif
+
+# One cargo target dir for everything (rebar3 hook, mix compiler, examples),
+# so the NIF is compiled once rather than once per consumer.
+export CARGO_TARGET_DIR ?= $(CURDIR)/native/target
+
+DEB_PACKAGES := erlang-nox erlang-dev erlang-eunit erlang-common-test \
+                erlang-dialyzer erlang-proper erlang-proper-dev elixir rebar3
+
+CT_SUITES := $(wildcard test/*_SUITE.erl)
+
+.PHONY: all deps build test test-rust test-eunit test-ct test-mix examples \
+        example-mix example-rebar lint bench clean distclean
+
+all: build
+
+## deps: install only the missing Debian packages; apt-get update only if needed.
+deps:
+	@if command -v dpkg >/dev/null 2>&1; then \
+	  missing=""; \
+	  for p in $(DEB_PACKAGES); do \
+	    dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; \
+	  done; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" != 0 ]; then \
+	      echo "error: missing packages:$$missing (run 'make deps' as root)" >&2; exit 1; \
+	    fi; \
+	    echo "installing:$$missing"; \
+	    apt-get update; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  fi; \
+	else \
+	  for c in erl mix rebar3; do \
+	    command -v "$$c" >/dev/null 2>&1 || { echo "error: $$c not found (no dpkg to install it)" >&2; exit 1; }; \
+	  done; \
+	fi
+	@command -v $(CARGO) >/dev/null 2>&1 || { \
+	  echo "error: cargo not found. Install Rust, e.g. via https://rustup.rs" >&2; exit 1; }
+
+## build: the rebar3 pre_hook (scripts/build_nif.sh) builds the NIF into priv/.
+build: deps
+	$(REBAR3) compile
+
+## test: every suite, in order; the first failure stops make with non-zero status.
+test: deps
+	$(MAKE) test-rust test-eunit test-ct test-mix examples
+
+test-rust:
+	cd native && $(CARGO) test --release
+
+test-eunit:
+	$(REBAR3) eunit
+
+# rebar3 ct fails when there is nothing to run, so only call it with suites.
+test-ct:
+ifneq ($(CT_SUITES),)
+	$(REBAR3) ct
+else
+	@echo "no Common Test suites in test/, skipping rebar3 ct"
+endif
+
+test-mix:
+	MIX_ENV=test $(MIX) test
+
+## examples: shards used as a dependency, from mix and from rebar3.
+examples: deps
+	$(MAKE) example-mix example-rebar
+
+example-mix:
+	cd examples/mix_app && MIX_ENV=test $(MIX) test
+
+# rebar3 has no path deps: point _checkouts/shards at this project (created
+# here rather than committed, so the checkout stays free of self-references).
+example-rebar:
+	mkdir -p examples/rebar_app/_checkouts
+	ln -sfn ../../.. examples/rebar_app/_checkouts/shards
+	cd examples/rebar_app && $(REBAR3) eunit
+
+lint: deps
+	cd native && $(CARGO) fmt --check
+	cd native && $(CARGO) clippy --release -- -D warnings
+	$(MIX) format --check-formatted
+	$(REBAR3) dialyzer
+
+## bench: bench/run.sh is maintained separately.
+bench: build
+	@test -f bench/run.sh || { echo "error: bench/run.sh not found" >&2; exit 1; }
+	sh bench/run.sh
+
+clean:
+	rm -rf _build deps .home erl_crash.dump rebar3.crashdump
+	rm -f priv/libshards_nif.so
+	rm -rf examples/*/_build examples/*/deps examples/rebar_app/_checkouts
+
+distclean: clean
+	cd native && $(CARGO) clean
