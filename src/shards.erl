@@ -282,12 +282,16 @@ setopts(Tab, Opts) -> ?NIF(shards_nif:setopts(Tab, Opts), [Tab, Opts]).
 %% argument of the `*/N+1' functions.
 -spec table_meta(tab()) -> meta().
 table_meta(Tab) ->
-    Fun = try shards_nif:keyslot_fun(Tab) of {F, _} -> F catch error:badarg -> undefined end,
     case info(Tab, id) of
-        undefined -> erlang:error(badarg, [Tab], [{error_info, #{module => shards_error, cause => id}}]);
-        _ -> #{'__struct__' => shards_meta, tab => Tab, name => info(Tab, name),
-               keypos => info(Tab, keypos), partitions => info(Tab, partitions),
-               keyslot_fun => Fun, parallel => false, parallel_timeout => infinity}
+        undefined ->
+            erlang:error(badarg, [Tab], [{error_info, #{module => shards_error, cause => id}}]);
+        _ ->
+            Fun = try shards_nif:keyslot_fun(Tab) of {F, _} -> F
+                  catch error:badarg -> undefined
+                  end,
+            #{'__struct__' => shards_meta, tab => Tab, name => info(Tab, name),
+              keypos => info(Tab, keypos), partitions => info(Tab, partitions),
+              keyslot_fun => Fun, parallel => false, parallel_timeout => infinity}
     end.
 
 %% @doc Stores `Value' under `Key' in the table's metadata.

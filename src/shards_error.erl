@@ -18,6 +18,7 @@ handle({badarg, Cause}, St, Fun, Args) ->
 handle(Reason, St, _Fun, _Args) ->
     erlang:raise(error, Reason, St).
 
+-spec raise(map(), erlang:stacktrace(), atom(), [term()]) -> no_return().
 raise(ErrorInfo, St, Fun, Args) ->
     Caller = [F || {M, _, _, _} = F <- St, not internal(M)],
     erlang:raise(error, badarg, [{shards, Fun, Args, [{error_info, ErrorInfo}]} | Caller]).

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::table::{drop_objects, State};
-use rustler::{Atom, LocalPid};
+use rustler::{Atom, LocalPid, Monitor};
 
 fn raw(t: Term<'_>) -> u64 {
     crate::codec::to_raw(t.as_c_arg())
@@ -22,13 +22,41 @@ fn encode_value(env: Env<'_>, t: Term<'_>) -> Res<Obj> {
     Ok(obj)
 }
 
-/// `Heir` is `none` or `{Pid, Data}`.
+/// `Heir` is `none` or `{Pid, Data}`. As in ETS, a heir that is not alive
+/// when it is set means no heir.
 fn parse_heir(env: Env<'_>, heir: Term<'_>) -> Res<Option<(u64, Obj)>> {
     if heir.is_atom() {
         return Ok(None);
     }
     let (pid, data): (LocalPid, Term) = heir.decode()?;
+    heir_of(env, pid, data)
+}
+
+fn heir_of(env: Env<'_>, pid: LocalPid, data: Term<'_>) -> Res<Option<(u64, Obj)>> {
+    if !env.is_process_alive(pid) {
+        return Ok(None);
+    }
     Ok(Some((raw(pid.encode(env)), encode_value(env, data)?)))
+}
+
+/// Monitors `pid` on behalf of the table. Goes through the raw API because
+/// rustler's `monitor` refuses the callback environment of `down`, where a
+/// heir must be monitored. `None` if the process is not alive.
+fn monitor(env: Env<'_>, table: &ResourceArc<Table>, pid: &LocalPid) -> Option<Monitor> {
+    let mut mon = std::mem::MaybeUninit::<rustler::sys::ErlNifMonitor>::uninit();
+    // SAFETY: `env` is the calling NIF's or callback's environment, the
+    // resource is alive (we hold a reference) and `mon` is written on success.
+    let r = unsafe {
+        rustler::sys::enif_monitor_process(env.as_c_arg(), table.as_c_arg(), pid.as_c_arg(), mon.as_mut_ptr())
+    };
+    (r == 0).then(|| Monitor::from_c_arg(unsafe { mon.assume_init() }))
+}
+
+fn demonitor(env: Env<'_>, table: &ResourceArc<Table>, mon: &Monitor) {
+    // SAFETY: as for `monitor`; demonitoring a fired monitor is harmless.
+    unsafe {
+        rustler::sys::enif_demonitor_process(env.as_c_arg(), table.as_c_arg(), mon.as_c_arg());
+    }
 }
 
 /// `new(Name, {KeyPos, Protection, Named, Partitions, Heir, KeyslotFun,
@@ -42,12 +70,7 @@ fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<
             return Err(Fail::BadArg);
         };
         let keypos: usize = keypos.decode()?;
-        let protection = match protection.atom_to_string()?.as_str() {
-            "public" => Protection::Public,
-            "protected" => Protection::Protected,
-            "private" => Protection::Private,
-            _ => return Err(Fail::BadArg),
-        };
+        let protection = parse_protection(protection)?;
         let named: bool = named.decode()?;
         let partitions: usize = partitions.decode()?;
         if keypos < 1 || partitions < 1 {
@@ -77,7 +100,7 @@ fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<
         if !registry::register(&table, named.then(|| raw(name.to_term(env)))) {
             return Err(cause(atoms::already_exists()));
         }
-        let mon = table.monitor(Some(env), &owner);
+        let mon = monitor(env, &table, &owner);
         table.state.lock().owner_monitor = mon;
         Ok(if named { name.encode(env) } else { table.encode(env) })
     })
@@ -92,7 +115,7 @@ pub fn delete_table(env: Option<Env<'_>>, table: &Table) {
     }
     if let (Some(env), Some(arc)) = (env, registry::by_id(table.id)) {
         if let Some(mon) = table.state.lock().owner_monitor.take() {
-            arc.demonitor(Some(env), &mon);
+            demonitor(env, &arc, &mon);
         }
     }
     registry::unregister(table);
@@ -111,7 +134,7 @@ pub fn owner_down(env: Env<'_>, table: &Table, pid: LocalPid) {
     let heir = table.state.lock().heir.as_ref().map(|(p, _)| *p);
     if let Some(heir_raw) = heir.filter(|&h| h != table.owner()) {
         if let Ok(heir_pid) = term_of(env, heir_raw).decode::<LocalPid>() {
-            if let Some(mon) = arc.monitor(Some(env), &heir_pid) {
+            if let Some(mon) = monitor(env, &arc, &heir_pid) {
                 table.set_owner(heir_raw);
                 let data = {
                     let mut state = table.state.lock();
@@ -148,30 +171,28 @@ fn delete_all_objects<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<
     })
 }
 
-fn require_owner(env: Env<'_>, tab: &Table) -> Res<()> {
-    if self_pid(env) != tab.owner() {
-        return Err(cause(atoms::access()));
-    }
-    Ok(())
-}
-
+/// Checks in ETS's order: the recipient (a live local pid), the table and
+/// write access, ownership (`not_owner`), then a gift to oneself (`owner`).
 #[rustler::nif]
 fn give_away<'a>(env: Env<'a>, t: Term<'a>, to: Term<'a>, gift: Term<'a>) -> rustler::NifResult<Term<'a>> {
     run(env, || {
-        let tab = resolve(t)?;
         let to_pid: LocalPid = to.decode()?;
-        require_owner(env, &tab)?;
+        if !env.is_process_alive(to_pid) {
+            return Err(Fail::BadArg);
+        }
+        let tab = resolve(t)?;
+        check_access(env, &tab, Access::Write)?;
+        if self_pid(env) != tab.owner() {
+            return Err(cause(atoms::not_owner()));
+        }
         if raw(to) == tab.owner() {
             return Err(cause(atoms::owner()));
         }
         let arc = registry::by_id(tab.id).ok_or(cause(atoms::id()))?;
-        let mon = arc.monitor(Some(env), &to_pid).ok_or(Fail::BadArg)?; // None: not alive
-        let old = {
-            let mut state = tab.state.lock();
-            std::mem::replace(&mut state.owner_monitor, Some(mon))
-        };
+        let mon = monitor(env, &arc, &to_pid).ok_or(Fail::BadArg)?;
+        let old = std::mem::replace(&mut tab.state.lock().owner_monitor, Some(mon));
         if let Some(old) = old {
-            arc.demonitor(Some(env), &old);
+            demonitor(env, &arc, &old);
         }
         tab.set_owner(raw(to));
         let msg = (atoms::ets_transfer(), tab_term(env, &tab), env.pid(), gift);
@@ -180,29 +201,51 @@ fn give_away<'a>(env: Env<'a>, t: Term<'a>, to: Term<'a>, gift: Term<'a>) -> rus
     })
 }
 
-/// `setopts(Tab, [{heir, Pid, Data} | {heir, none}])`, validated before any is applied.
+enum TableOpt {
+    Heir(Option<(u64, Obj)>),
+    Protection(Protection),
+}
+
+fn parse_table_opt(env: Env<'_>, o: Term<'_>) -> Res<TableOpt> {
+    let parts = rustler::types::tuple::get_tuple(o)?;
+    let name = parts.first().ok_or(Fail::BadArg)?.atom_to_string()?;
+    match (name.as_str(), &parts[1..]) {
+        ("heir", [none]) if none.atom_to_string().is_ok_and(|a| a == "none") => Ok(TableOpt::Heir(None)),
+        ("heir", [pid, data]) => Ok(TableOpt::Heir(heir_of(env, pid.decode()?, *data)?)),
+        ("protection", [p]) => Ok(TableOpt::Protection(parse_protection(*p)?)),
+        _ => Err(Fail::BadArg),
+    }
+}
+
+fn parse_protection(p: Term<'_>) -> Res<Protection> {
+    match p.atom_to_string()?.as_str() {
+        "public" => Ok(Protection::Public),
+        "protected" => Ok(Protection::Protected),
+        "private" => Ok(Protection::Private),
+        _ => Err(Fail::BadArg),
+    }
+}
+
+/// `setopts(Tab, Opts)`: `{heir, Pid, Data}`, `{heir, none}` and
+/// `{protection, P}`, all validated before any is applied; owner only.
 #[rustler::nif]
 fn setopts<'a>(env: Env<'a>, t: Term<'a>, opts: Term<'a>) -> rustler::NifResult<Term<'a>> {
     run(env, || {
         let tab = resolve(t)?;
-        let opts: Vec<Term> = if opts.is_list() { opts.decode()? } else { vec![opts] };
-        let mut heirs = Vec::new();
-        for o in opts {
-            let parts = rustler::types::tuple::get_tuple(o)?;
-            match (parts.first().map(|a| a.atom_to_string()), parts.len()) {
-                (Some(Ok(h)), 3) if h == "heir" => {
-                    let pid: LocalPid = parts[1].decode()?;
-                    heirs.push(Some((raw(pid.encode(env)), encode_value(env, parts[2])?)));
-                }
-                (Some(Ok(h)), 2) if h == "heir" && parts[1].atom_to_string().is_ok_and(|a| a == "none") => {
-                    heirs.push(None)
-                }
-                _ => return Err(Fail::BadArg),
-            }
+        let items = if opts.is_list() { list_terms(opts)? } else { vec![opts] };
+        let parsed = items
+            .into_iter()
+            .map(|o| parse_table_opt(env, o))
+            .collect::<Res<Vec<_>>>()?;
+        check_access(env, &tab, Access::Write)?;
+        if self_pid(env) != tab.owner() {
+            return Err(Fail::BadArg);
         }
-        require_owner(env, &tab)?;
-        if let Some(h) = heirs.pop() {
-            tab.state.lock().heir = h;
+        for opt in parsed {
+            match opt {
+                TableOpt::Heir(h) => tab.state.lock().heir = h,
+                TableOpt::Protection(p) => tab.set_protection(p),
+            }
         }
         Ok(atoms::true_().encode(env))
     })
@@ -220,7 +263,7 @@ fn rename<'a>(env: Env<'a>, t: Term<'a>, name: Atom) -> rustler::NifResult<Term<
         };
         if named {
             let arc = registry::by_id(tab.id).ok_or(cause(atoms::id()))?;
-            if new != old && !registry::rename(&arc, old, new) {
+            if !registry::rename(&arc, old, new) {
                 return Err(Fail::BadArg);
             }
         }
@@ -232,6 +275,8 @@ fn rename<'a>(env: Env<'a>, t: Term<'a>, name: Atom) -> rustler::NifResult<Term<
 /// `info(Tab, Item)`; `undefined` when the table does not exist.
 #[rustler::nif]
 fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a>> {
+    // As ets: `undefined` for a table that does not exist (any more),
+    // badarg for terms that cannot name a table.
     let tab = match resolve(t) {
         Ok(tab) => tab,
         Err(Fail::Cause(c)) if c == atoms::id() => return Ok(atoms::undefined().encode(env)),
@@ -244,7 +289,7 @@ fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a
         "memory" => tab.memory().div_ceil(8).encode(env),
         "type" => atoms::set().encode(env),
         "keypos" => tab.keypos.encode(env),
-        "protection" => match tab.protection {
+        "protection" => match tab.protection() {
             Protection::Public => atoms::public(),
             Protection::Protected => atoms::protected(),
             Protection::Private => atoms::private(),

@@ -2,6 +2,7 @@
 //! checks, errors carrying an ETS `error_info` cause, and encoding of the
 //! caller's keys and objects.
 
+pub mod integer;
 pub mod kv;
 pub mod lifecycle;
 pub mod update;
@@ -19,7 +20,7 @@ use std::ops::Deref;
 pub mod atoms {
     rustler::atoms! {
         badarg, id, access, badkey, keypos, position, owner, type_ = "type",
-        already_exists, shards_keyslot, none, undefined, true_ = "true", false_ = "false",
+        already_exists, not_owner, shards_keyslot, none, undefined, true_ = "true", false_ = "false",
         set, public, protected, private, size, memory, name, named_table, heir, keypos_item = "keypos",
         protection, partitions, read_concurrency, write_concurrency, compressed,
         decentralized_counters, dirty = "$shards_dirty", ets_transfer = "ETS-TRANSFER",
@@ -91,7 +92,6 @@ pub fn resolve<'a>(term: Term<'a>) -> Res<Tab<'a>> {
     } else {
         match term.decode::<&'a Table>() {
             Ok(t) => Tab::Borrowed(t),
-            Err(_) if term.is_ref() => return Err(cause(atoms::id())),
             Err(_) => return Err(cause(atoms::type_())),
         }
     };
@@ -129,7 +129,7 @@ pub enum Access {
 /// tables may be read by anyone and written by the owner.
 #[inline]
 pub fn check_access(env: Env<'_>, table: &Table, access: Access) -> Res<()> {
-    let needs_owner = match (table.protection, access) {
+    let needs_owner = match (table.protection(), access) {
         (Protection::Public, _) => false,
         (Protection::Protected, Access::Read) => false,
         _ => true,
@@ -288,7 +288,7 @@ impl Objects {
 
 pub fn encode_objects(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<Objects> {
     if term.is_list() {
-        let list: Vec<Term> = term.decode()?;
+        let list = list_terms(term)?;
         let objs = list
             .into_iter()
             .map(|t| encode_object(env, t, keypos))
@@ -297,6 +297,21 @@ pub fn encode_objects(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<Object
     } else {
         Ok(Objects::One(encode_object(env, term, keypos)?))
     }
+}
+
+/// The elements of a proper list; badarg for an improper one (rustler's own
+/// list decoder panics on those).
+pub fn list_terms(term: Term<'_>) -> Res<Vec<Term<'_>>> {
+    let mut out = Vec::new();
+    let mut cur = term;
+    while let Ok((head, tail)) = cur.list_get_cell() {
+        out.push(head);
+        cur = tail;
+    }
+    if !cur.is_empty_list() {
+        return Err(Fail::BadArg);
+    }
+    Ok(out)
 }
 
 /// Builds a stored object on the caller's heap.

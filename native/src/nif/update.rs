@@ -2,59 +2,33 @@
 //! its partition's write lock. Everything that can fail is checked before
 //! the object is replaced, so a failing call changes nothing.
 
+use super::integer::Int;
 use super::*;
 use crate::codec::format::get_varint;
 use crate::codec::shared_bin;
-use rustler::sys::{enif_binary_to_term, enif_make_tuple_from_array};
+use rustler::sys::enif_make_tuple_from_array;
 
 /// One counter update: `{Pos, Incr}` or `{Pos, Incr, Threshold, SetValue}`.
 struct CounterOp {
     pos: usize,
-    incr: i128,
-    threshold: Option<(i128, i128)>,
+    incr: Int,
+    threshold: Option<(Int, Int)>,
 }
 
-/// Reads an integer term as i128 (counters beyond i128 are refused).
-fn int_of(t: Term<'_>) -> Option<i128> {
-    if let Ok(v) = t.decode::<i64>() {
-        return Some(v as i128);
-    }
-    if !t.is_number() || t.is_float() {
-        return None;
-    }
-    // A bignum: parse its external format (SMALL_BIG_EXT / LARGE_BIG_EXT).
-    let bin = t.to_binary();
-    let b = bin.as_slice();
-    let (n, sign, digits) = match b.get(1)? {
-        110 => (*b.get(2)? as usize, *b.get(3)?, b.get(4..)?),
-        111 => (u32::from_be_bytes(b.get(2..6)?.try_into().ok()?) as usize, *b.get(6)?, b.get(7..)?),
-        _ => return None,
-    };
-    if n > 16 || digits.len() < n {
-        return None;
-    }
-    let mut mag = [0u8; 16];
-    mag[..n].copy_from_slice(&digits[..n]);
-    let m = u128::from_le_bytes(mag);
-    if sign == 0 {
-        i128::try_from(m).ok()
-    } else {
-        0i128.checked_sub_unsigned(m)
+impl CounterOp {
+    /// `old + incr`, or `SetValue` when the threshold is crossed.
+    fn apply(&self, old: &Int) -> Int {
+        let v = old.add(&self.incr);
+        match &self.threshold {
+            Some((threshold, set)) if (!self.incr.is_negative() && v > *threshold)
+                || (self.incr.is_negative() && v < *threshold) => set.clone(),
+            _ => v,
+        }
     }
 }
 
-fn int_term(env: Env<'_>, v: i128) -> Term<'_> {
-    if let Ok(small) = i64::try_from(v) {
-        return small.encode(env);
-    }
-    let mag = v.unsigned_abs().to_le_bytes();
-    let n = 16 - mag.iter().rev().take_while(|&&b| b == 0).count();
-    let mut ext = vec![131, 110, n as u8, (v < 0) as u8];
-    ext.extend_from_slice(&mag[..n]);
-    let mut t = crate::codec::from_raw(0);
-    // SAFETY: `ext` is a well-formed SMALL_BIG_EXT.
-    unsafe { enif_binary_to_term(env.as_c_arg(), ext.as_ptr(), ext.len(), &mut t, 0) };
-    unsafe { Term::new(env, t) }
+fn int_of(t: Term<'_>) -> Option<Int> {
+    Int::from_term(t)
 }
 
 fn parse_counter_op(t: Term<'_>, keypos: usize) -> Res<CounterOp> {
@@ -63,7 +37,13 @@ fn parse_counter_op(t: Term<'_>, keypos: usize) -> Res<CounterOp> {
     }
     let parts = rustler::types::tuple::get_tuple(t).map_err(|_| Fail::BadArg)?;
     let int = |i: usize| parts.get(i).and_then(|&x| int_of(x)).ok_or(Fail::BadArg);
-    let pos = usize::try_from(int(0)?).ok().filter(|&p| p >= 1).ok_or(Fail::BadArg)?;
+    // Any integer parses; a position out of range (below 1 too) is reported
+    // as `position` once the object is known, as ETS does.
+    let pos = match int(0)? {
+        Int::Small(p) if p >= 1 => usize::try_from(p).unwrap_or(usize::MAX),
+        Int::Small(_) => 0,
+        Int::Big { neg, .. } => if neg { 0 } else { usize::MAX },
+    };
     match parts.len() {
         2 => Ok(CounterOp { pos, incr: int(1)?, threshold: None }),
         4 => Ok(CounterOp { pos, incr: int(1)?, threshold: Some((int(2)?, int(3)?)) }),
@@ -71,14 +51,20 @@ fn parse_counter_op(t: Term<'_>, keypos: usize) -> Res<CounterOp> {
     }
 }
 
-/// The default object of the /4 forms (`[]` when absent, else `{Default}`),
-/// with its key element replaced by `key`, as ETS does.
-fn default_object<'a>(env: Env<'a>, key: Term<'a>, default: Term<'a>, keypos: usize) -> Res<Option<Encoded>> {
+/// The default tuple of the /4 forms (`[]` when absent, else `{Default}`).
+/// ETS refuses a default that is not a tuple before anything else.
+fn default_tuple(default: Term<'_>) -> Res<Option<Vec<Term<'_>>>> {
     if default.is_empty_list() {
         return Ok(None);
     }
     let wrapped = rustler::types::tuple::get_tuple(default).map_err(|_| Fail::BadArg)?;
-    let mut elems = rustler::types::tuple::get_tuple(wrapped[0]).map_err(|_| Fail::BadArg)?;
+    let elems = rustler::types::tuple::get_tuple(wrapped[0]).map_err(|_| Fail::BadArg)?;
+    Ok(Some(elems))
+}
+
+/// The default object to insert, with its key element replaced by `key`.
+fn default_object<'a>(env: Env<'a>, key: Term<'a>, default: Option<Vec<Term<'a>>>, keypos: usize) -> Res<Option<Encoded>> {
+    let Some(mut elems) = default else { return Ok(None) };
     if elems.len() < keypos {
         return Err(cause(atoms::position()));
     }
@@ -125,7 +111,7 @@ fn splice(base: &Obj, ranges: &[(usize, usize)], new: &[Option<Vec<u8>>]) -> Obj
     Obj::new(&out, !bins.is_empty(), base.key_neg_zero())
 }
 
-fn element_int<'a>(env: Env<'a>, bytes: &[u8], (s, _): (usize, usize)) -> Option<i128> {
+fn element_int(env: Env<'_>, bytes: &[u8], (s, _): (usize, usize)) -> Option<Int> {
     let mut p = s;
     // SAFETY: a valid element encoding of a live object.
     let t = unsafe { Term::new(env, decode::term(env.as_c_arg(), bytes, &mut p)) };
@@ -135,7 +121,10 @@ fn element_int<'a>(env: Env<'a>, bytes: &[u8], (s, _): (usize, usize)) -> Option
 /// The common case, without allocating: one op on a small-integer element
 /// whose new value is a small integer too, rewritten in place. `None` when
 /// the general path is needed.
-fn counter_in_place(env: Env<'_>, obj: &mut Obj, op: &CounterOp, keypos: usize) -> Res<Option<i128>> {
+fn counter_in_place(env: Env<'_>, obj: &mut Obj, op: &CounterOp, keypos: usize) -> Res<Option<Int>> {
+    if op.pos == 0 {
+        return Err(cause(atoms::position()));
+    }
     let (s, _) = format::tuple_element(obj.bytes(), 0, op.pos - 1).ok_or(cause(atoms::position()))?;
     if op.pos == keypos {
         return Err(cause(atoms::keypos()));
@@ -146,14 +135,8 @@ fn counter_in_place(env: Env<'_>, obj: &mut Obj, op: &CounterOp, keypos: usize) 
     }
     let mut at = s + 1;
     let old = unsafe { Term::new(env, crate::codec::from_raw(format::get_u64(bytes, &mut at))) };
-    let old = int_of(old).ok_or(Fail::BadArg)?;
-    let mut v = old.checked_add(op.incr).ok_or(Fail::BadArg)?;
-    if let Some((threshold, set)) = op.threshold {
-        if (op.incr >= 0 && v > threshold) || (op.incr < 0 && v < threshold) {
-            v = set;
-        }
-    }
-    let new = int_term(env, v).as_c_arg();
+    let v = op.apply(&int_of(old).ok_or(Fail::BadArg)?);
+    let new = v.to_term(env).as_c_arg();
     if !is_immediate(new) {
         return Ok(None);
     }
@@ -171,25 +154,24 @@ pub fn update_counter_impl<'a>(
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     let keypos = tab.keypos;
-    let (ops, as_list) = if ops.is_list() {
-        let items: Vec<Term> = ops.decode()?;
-        let parsed = items
-            .into_iter()
-            .map(|o| if int_of(o).is_some() { Err(Fail::BadArg) } else { parse_counter_op(o, keypos) })
-            .collect::<Res<Vec<_>>>()?;
-        (parsed, true)
-    } else {
-        (vec![parse_counter_op(ops, keypos)?], false)
-    };
+    // ETS reports a missing key before a malformed operation or default,
+    // so their errors wait until the key has been looked up.
+    let (ops, as_list) = each_op(ops, |o| parse_counter_op(o, keypos));
+    let default = default_tuple(default)?;
     let k = encode_key(env, key)?;
-    let default = default_object(env, key, default, keypos)?;
+    let default = default_object(env, key, default, keypos);
     let p = route.slot(&tab, 0, k.hash)?;
 
     let mut part = tab.write(p);
+    let default = match part.get(keypos, k.hash, k.bytes()) {
+        Some(_) => None,
+        None => Some(default?.ok_or(cause(atoms::badkey()))?),
+    };
     if let (false, [op]) = (as_list, &ops[..]) {
+        let op = op.as_ref().map_err(|_| Fail::BadArg)?;
         if let Some(obj) = part.get_mut(keypos, k.hash, k.bytes()) {
             if let Some(v) = counter_in_place(env, obj, op, keypos)? {
-                return Ok(int_term(env, v));
+                return Ok(v.to_term(env));
             }
         }
     }
@@ -201,36 +183,32 @@ pub fn update_counter_impl<'a>(
     };
     let bytes = base.bytes();
     let ranges = element_ranges(bytes);
-    let mut current: Vec<Option<i128>> = vec![None; ranges.len()];
+    let mut current: Vec<Option<Int>> = vec![None; ranges.len()];
     let mut results = Vec::with_capacity(ops.len());
     for op in &ops {
-        if op.pos > ranges.len() {
+        let op = op.as_ref().map_err(|_| Fail::BadArg)?;
+        if op.pos == 0 || op.pos > ranges.len() {
             return Err(cause(atoms::position()));
         }
         if op.pos == keypos {
             return Err(cause(atoms::keypos()));
         }
         let i = op.pos - 1;
-        let old = match current[i] {
+        let old = match current[i].take() {
             Some(v) => v,
             None => element_int(env, bytes, ranges[i]).ok_or(Fail::BadArg)?,
         };
-        let mut v = old.checked_add(op.incr).ok_or(Fail::BadArg)?;
-        if let Some((threshold, set)) = op.threshold {
-            if (op.incr >= 0 && v > threshold) || (op.incr < 0 && v < threshold) {
-                v = set;
-            }
-        }
+        let v = op.apply(&old);
+        results.push(v.clone());
         current[i] = Some(v);
-        results.push(v);
     }
     let new_elems = with_encoder(env, |enc| {
         current
             .iter()
             .map(|c| {
-                c.map(|v| {
+                c.as_ref().map(|v| {
                     enc.out.clear();
-                    enc.term(int_term(env, v).as_c_arg(), true).expect("integers encode");
+                    enc.term(v.to_term(env).as_c_arg(), true).expect("integers encode");
                     enc.out.clone()
                 })
             })
@@ -242,10 +220,37 @@ pub fn update_counter_impl<'a>(
     drop(replaced);
     drop(default);
     Ok(if as_list {
-        results.iter().rev().fold(nil(env), |acc, &v| cons(env, int_term(env, v), acc))
+        results.iter().rev().fold(nil(env), |acc, v| cons(env, v.to_term(env), acc))
     } else {
-        int_term(env, results[0])
+        results[0].to_term(env)
     })
+}
+
+/// Parses an operation or a list of them, one result per operation, in
+/// order: ETS checks and applies list operations one at a time, so the first
+/// failing one (possibly a later malformed tail) decides the error.
+fn each_op<'a, T>(ops: Term<'a>, parse: impl Fn(Term<'a>) -> Res<T>) -> (Vec<Res<T>>, bool) {
+    if !ops.is_list() {
+        return (vec![parse(ops)], false);
+    }
+    let mut out = Vec::new();
+    let mut cur = ops;
+    while let Ok((head, tail)) = cur.list_get_cell() {
+        // Inside a list, a bare increment is not an operation.
+        out.push(if int_of(head).is_some() { Err(Fail::BadArg) } else { parse(head) });
+        cur = tail;
+    }
+    if !cur.is_empty_list() {
+        out.push(Err(Fail::BadArg));
+    }
+    (out, true)
+}
+
+fn parse_element_op(item: Term<'_>) -> Res<(usize, Term<'_>)> {
+    let parts = rustler::types::tuple::get_tuple(item).map_err(|_| Fail::BadArg)?;
+    let [pos, value] = parts[..] else { return Err(Fail::BadArg) };
+    let pos = pos.decode::<i64>().ok().filter(|&p| p >= 1).ok_or(Fail::BadArg)?;
+    Ok((pos as usize, value))
 }
 
 pub fn update_element_impl<'a>(
@@ -258,26 +263,31 @@ pub fn update_element_impl<'a>(
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     let keypos = tab.keypos;
-    let items: Vec<Term> = if ops.is_list() { ops.decode()? } else { vec![ops] };
-    let mut changes = Vec::with_capacity(items.len());
-    for item in items {
-        let parts = rustler::types::tuple::get_tuple(item).map_err(|_| Fail::BadArg)?;
-        let [pos, value] = parts[..] else { return Err(Fail::BadArg) };
-        let pos = pos.decode::<i64>().ok().filter(|&p| p >= 1).ok_or(Fail::BadArg)? as usize;
-        changes.push((pos, value));
-    }
+    let (changes, _) = each_op(ops, parse_element_op);
+    let default = default_tuple(default)?;
     let k = encode_key(env, key)?;
-    let default = default_object(env, key, default, keypos)?;
+    let default = default_object(env, key, default, keypos);
     let p = route.slot(&tab, 0, k.hash)?;
+    // As for counters, a missing key is reported before malformed operations.
+    let missing = tab.read(p).get(keypos, k.hash, k.bytes()).is_none();
+    let default = match (missing, default) {
+        (false, _) => None,
+        (true, d) => match d? {
+            None => return Ok(atoms::false_().encode(env)),
+            d => d,
+        },
+    };
     // Encode the new values before locking; the encoder keeps their shared
     // binaries alive until the new object holds its own references.
     let buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     let mut enc = Encoder::with_buffer(env.as_c_arg(), buf);
     let mut encoded = Vec::with_capacity(changes.len());
-    for &(pos, value) in &changes {
-        let s = enc.out.len();
-        enc.term(value.as_c_arg(), true).map_err(|_| Fail::BadArg)?;
-        encoded.push((pos, s, enc.out.len()));
+    for change in &changes {
+        encoded.push(change.as_ref().map_err(|_| Fail::BadArg).and_then(|&(pos, value)| {
+            let s = enc.out.len();
+            enc.term(value.as_c_arg(), true).map_err(|_| Fail::BadArg)?;
+            Ok((pos, s, enc.out.len()))
+        }));
     }
 
     let mut part = tab.write(p);
@@ -289,7 +299,8 @@ pub fn update_element_impl<'a>(
     };
     let ranges = element_ranges(base.bytes());
     let mut new_elems: Vec<Option<Vec<u8>>> = vec![None; ranges.len()];
-    for &(pos, s, e) in &encoded {
+    for change in encoded {
+        let (pos, s, e) = change?;
         if pos > ranges.len() {
             return Err(Fail::BadArg);
         }

@@ -8,13 +8,24 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use partition::Partition;
 use rustler::Monitor;
 use std::panic::RefUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 pub enum Protection {
-    Public,
-    Protected,
-    Private,
+    Public = 0,
+    Protected = 1,
+    Private = 2,
+}
+
+impl Protection {
+    fn from_u8(v: u8) -> Protection {
+        match v {
+            0 => Protection::Public,
+            1 => Protection::Protected,
+            _ => Protection::Private,
+        }
+    }
 }
 
 /// Keeps each partition's lock on its own cache line, so two schedulers
@@ -44,7 +55,8 @@ pub struct State {
 pub struct Table {
     pub id: u64,
     pub keypos: usize,
-    pub protection: Protection,
+    /// A `Protection`; `setopts/2` may change it.
+    protection: AtomicU8,
     pub has_keyslot_fun: bool,
     partitions: Box<[Padded<RwLock<Partition>>]>,
     deleted: AtomicBool,
@@ -73,7 +85,7 @@ impl Table {
         Table {
             id,
             keypos,
-            protection,
+            protection: AtomicU8::new(protection as u8),
             has_keyslot_fun: state.keyslot_fun.is_some(),
             partitions: (0..partitions)
                 .map(|_| Padded(RwLock::new(Partition::default())))
@@ -82,6 +94,14 @@ impl Table {
             owner: AtomicU64::new(owner),
             state: Mutex::new(state),
         }
+    }
+
+    pub fn protection(&self) -> Protection {
+        Protection::from_u8(self.protection.load(Ordering::Relaxed))
+    }
+
+    pub fn set_protection(&self, p: Protection) {
+        self.protection.store(p as u8, Ordering::Relaxed)
     }
 
     pub fn partition_count(&self) -> usize {
