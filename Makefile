@@ -77,7 +77,7 @@ build: deps
 
 ## test: every suite, in order; the first failure stops make with non-zero status.
 test: deps
-	$(MAKE) test-rust test-eunit test-ct test-mix examples
+	$(MAKE) test-rust test-eunit test-ct test-mix examples lint
 
 test-rust:
 	cd native && $(CARGO) test --release
@@ -112,7 +112,7 @@ example-rebar:
 
 lint: deps
 	cd native && $(CARGO) fmt --check
-	cd native && $(CARGO) clippy --release -- -D warnings
+	cd native && $(CARGO) clippy --release --all-targets -- -D warnings
 	$(MIX) format --check-formatted
 	$(REBAR3) dialyzer
 

@@ -9,7 +9,8 @@ mod nif;
 pub mod table;
 
 fn load(env: rustler::Env, _info: rustler::Term) -> bool {
-    codec::shared_bin::open(env.as_c_arg())
+    // SAFETY: this is the load callback and `env` its environment.
+    unsafe { codec::shared_bin::open(env.as_c_arg()) }
 }
 
 rustler::init!("shards_nif", load = load);

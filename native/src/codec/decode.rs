@@ -1,8 +1,8 @@
 //! Owned bytes -> Erlang term, built on the caller's heap.
 
 use super::format::*;
-use super::shared_bin;
 use super::from_raw;
+use super::shared_bin;
 use rustler::sys::{
     enif_binary_to_term, enif_make_double, enif_make_list_cell, enif_make_map_from_arrays,
     enif_make_new_binary, enif_make_tuple_from_array, ErlNifEnv, ErlNifTerm,

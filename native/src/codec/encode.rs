@@ -7,8 +7,8 @@ use rustler::sys::{
     c_int, enif_get_double, enif_get_list_cell, enif_get_map_size, enif_get_tuple,
     enif_inspect_binary, enif_map_iterator_create, enif_map_iterator_destroy,
     enif_map_iterator_get_pair, enif_map_iterator_next, enif_release_binary, enif_term_to_binary,
-    enif_term_type, ErlNifBinary, ErlNifEnv, ErlNifMapIterator, ErlNifMapIteratorEntry,
-    ErlNifTerm, ErlNifTermType,
+    enif_term_type, ErlNifBinary, ErlNifEnv, ErlNifMapIterator, ErlNifMapIteratorEntry, ErlNifTerm,
+    ErlNifTermType,
 };
 use std::mem::MaybeUninit;
 
@@ -20,6 +20,10 @@ const IMMEDIATE_TAG_MASK: usize = 0b11;
 pub fn is_immediate(t: ErlNifTerm) -> bool {
     to_raw(t) as usize & IMMEDIATE_TAG_MASK == IMMEDIATE_TAG_MASK
 }
+
+/// A term the external format cannot represent (practically never).
+#[derive(Debug)]
+pub struct Unencodable;
 
 /// Writes terms into a buffer. `share` decides whether large binaries become
 /// shared references (object values) or are copied inline (keys, which must
@@ -63,21 +67,22 @@ impl Encoder {
         for p in self.shared.drain(..) {
             // SAFETY: each pointer came from `shared_bin::alloc` and its
             // reference is still ours (not yet taken by an object).
+            // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
             unsafe { shared_bin::release(p) }
         }
     }
 
     /// Appends `t`. Fails only for terms that cannot be serialised at all.
-    pub fn term(&mut self, t: ErlNifTerm, share: bool) -> Result<(), ()> {
+    pub fn term(&mut self, t: ErlNifTerm, share: bool) -> Result<(), Unencodable> {
         if is_immediate(t) {
             self.out.push(IMMEDIATE);
             self.out.extend_from_slice(&to_raw(t).to_le_bytes());
             return Ok(());
         }
-        // SAFETY (all calls below): `t` is a valid term of `self.env`, which
-        // outlives the encoder's use within one NIF call.
+        // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
         let ty = unsafe { enif_term_type(self.env, t) };
         match ty {
+            // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
             ErlNifTermType::ERL_NIF_TERM_TYPE_TUPLE => unsafe {
                 let mut arity: c_int = 0;
                 let mut elems: *const ErlNifTerm = std::ptr::null();
@@ -91,6 +96,7 @@ impl Encoder {
             },
             ErlNifTermType::ERL_NIF_TERM_TYPE_FLOAT => {
                 let mut f = 0.0f64;
+                // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
                 unsafe { enif_get_double(self.env, t, &mut f) };
                 self.out.push(FLOAT);
                 self.out.extend_from_slice(&f.to_bits().to_le_bytes());
@@ -99,10 +105,13 @@ impl Encoder {
             ErlNifTermType::ERL_NIF_TERM_TYPE_LIST => self.list(t, share),
             ErlNifTermType::ERL_NIF_TERM_TYPE_BITSTRING => {
                 let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
+                // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
                 if unsafe { enif_inspect_binary(self.env, t, bin.as_mut_ptr()) } == 0 {
                     return self.external(t); // not a whole number of bytes
                 }
+                // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
                 let bin = unsafe { bin.assume_init() };
+                // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
                 let data = unsafe { std::slice::from_raw_parts(bin.data, bin.size) };
                 if share && data.len() > SHARE_THRESHOLD {
                     let p = shared_bin::alloc(data);
@@ -122,7 +131,7 @@ impl Encoder {
         }
     }
 
-    fn list(&mut self, t: ErlNifTerm, share: bool) -> Result<(), ()> {
+    fn list(&mut self, t: ErlNifTerm, share: bool) -> Result<(), Unencodable> {
         let (mut head, mut tail) = (from_raw(0), from_raw(0));
         let mut n = 0usize;
         let mut cur = t;
@@ -135,6 +144,7 @@ impl Encoder {
         put_varint(&mut self.out, n);
         cur = t;
         for _ in 0..n {
+            // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
             unsafe { enif_get_list_cell(self.env, cur, &mut head, &mut tail) };
             self.term(head, share)?;
             cur = tail;
@@ -142,13 +152,14 @@ impl Encoder {
         self.term(cur, share)
     }
 
-    fn map(&mut self, t: ErlNifTerm, share: bool) -> Result<(), ()> {
+    fn map(&mut self, t: ErlNifTerm, share: bool) -> Result<(), Unencodable> {
         let mut size = 0;
         // SAFETY: `t` is a map of `self.env`; the iterator is destroyed below.
         unsafe { enif_get_map_size(self.env, t, &mut size) };
         self.out.push(MAP);
-        put_varint(&mut self.out, size as usize);
+        put_varint(&mut self.out, size);
         let mut it = MaybeUninit::<ErlNifMapIterator>::uninit();
+        // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
         let ok = unsafe {
             enif_map_iterator_create(
                 self.env,
@@ -158,29 +169,32 @@ impl Encoder {
             )
         };
         if ok == 0 {
-            return Err(());
+            return Err(Unencodable);
         }
         let mut result = Ok(());
         let (mut k, mut v) = (from_raw(0), from_raw(0));
+        // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
         while unsafe { enif_map_iterator_get_pair(self.env, it.as_mut_ptr(), &mut k, &mut v) } != 0
         {
             if self.term(k, share).and(self.term(v, share)).is_err() {
-                result = Err(());
+                result = Err(Unencodable);
                 break;
             }
+            // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
             unsafe { enif_map_iterator_next(self.env, it.as_mut_ptr()) };
         }
+        // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
         unsafe { enif_map_iterator_destroy(self.env, it.as_mut_ptr()) };
         result
     }
 
     /// Anything without a layout of its own is kept in the external term format.
-    fn external(&mut self, t: ErlNifTerm) -> Result<(), ()> {
+    fn external(&mut self, t: ErlNifTerm) -> Result<(), Unencodable> {
         let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
         // SAFETY: on success the binary is ours and released after the copy.
         unsafe {
             if enif_term_to_binary(self.env, t, bin.as_mut_ptr()) == 0 {
-                return Err(());
+                return Err(Unencodable);
             }
             let mut bin = bin.assume_init();
             let data = std::slice::from_raw_parts(bin.data, bin.size);

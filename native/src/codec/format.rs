@@ -233,7 +233,11 @@ mod tests {
                 enc(tail, out);
             }
             T::Bin(b) | T::Ext(b) => {
-                out.push(if matches!(t, T::Bin(_)) { BINARY } else { EXTERNAL });
+                out.push(if matches!(t, T::Bin(_)) {
+                    BINARY
+                } else {
+                    EXTERNAL
+                });
                 put_varint(out, b.len());
                 out.extend_from_slice(b);
             }
@@ -285,7 +289,10 @@ mod tests {
         T::Tuple(vec![
             T::Imm(0x1f),
             T::Float(-0.0),
-            T::List(vec![T::Imm(1), T::Bin(vec![7; 300])], Box::new(T::Imm(0x3b))),
+            T::List(
+                vec![T::Imm(1), T::Bin(vec![7; 300])],
+                Box::new(T::Imm(0x3b)),
+            ),
             T::Map(vec![(T::Imm(2), T::Ext(vec![131, 110, 8, 0]))]),
             T::Tuple(vec![]),
         ])

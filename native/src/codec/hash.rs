@@ -54,7 +54,10 @@ mod tests {
             }
             let expected = total / n;
             for c in counts {
-                assert!(c > expected * 8 / 10 && c < expected * 12 / 10, "n={n} count={c}");
+                assert!(
+                    c > expected * 8 / 10 && c < expected * 12 / 10,
+                    "n={n} count={c}"
+                );
             }
         }
     }

@@ -20,6 +20,7 @@ pub struct Obj(NonNull<u8>);
 // SAFETY: an `Obj` uniquely owns its allocation and the shared-binary
 // references inside it; the VM's resource refcounts are thread-safe.
 unsafe impl Send for Obj {}
+// SAFETY: shared access only reads the bytes; mutation needs `&mut`.
 unsafe impl Sync for Obj {}
 
 impl Obj {

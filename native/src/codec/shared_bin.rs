@@ -15,8 +15,11 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 static RESOURCE_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Opens the resource type; called once from the NIF library's `load`.
-pub fn open(env: *mut ErlNifEnv) -> bool {
-    // SAFETY: called from `load` with the load environment; the name is a
+///
+/// # Safety
+/// `env` must be the environment passed to `load`.
+pub unsafe fn open(env: *mut ErlNifEnv) -> bool {
+    // SAFETY: the load environment (caller's contract); the name is a
     // NUL-terminated static string.
     let ty = unsafe {
         enif_open_resource_type(

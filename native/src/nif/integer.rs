@@ -9,7 +9,10 @@ use std::cmp::Ordering;
 pub enum Int {
     Small(i128),
     /// Magnitude without trailing zero bytes; never a value that fits i128.
-    Big { neg: bool, mag: Vec<u8> },
+    Big {
+        neg: bool,
+        mag: Vec<u8>,
+    },
 }
 
 impl Int {
@@ -25,7 +28,11 @@ impl Int {
         let b = bin.as_slice();
         let (n, sign, digits) = match b.get(1)? {
             110 => (*b.get(2)? as usize, *b.get(3)?, b.get(4..)?),
-            111 => (u32::from_be_bytes(b.get(2..6)?.try_into().ok()?) as usize, *b.get(6)?, b.get(7..)?),
+            111 => (
+                u32::from_be_bytes(b.get(2..6)?.try_into().ok()?) as usize,
+                *b.get(6)?,
+                b.get(7..)?,
+            ),
             _ => return None,
         };
         Some(Int::from_parts(sign != 0, digits.get(..n)?.to_vec()))
@@ -127,7 +134,9 @@ impl Ord for Int {
 }
 
 fn mag_cmp(a: &[u8], b: &[u8]) -> Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.iter().rev().cmp(b.iter().rev()))
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.iter().rev().cmp(b.iter().rev()))
 }
 
 fn mag_add(a: &[u8], b: &[u8]) -> Vec<u8> {

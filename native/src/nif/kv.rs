@@ -72,7 +72,12 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
     Ok(atoms::true_().encode(env))
 }
 
-pub fn insert_new_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route) -> Res<Term<'a>> {
+pub fn insert_new_impl<'a>(
+    env: Env<'a>,
+    t: Term<'a>,
+    objs: Term<'a>,
+    route: &Route,
+) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     let objs = encode_objects(env, objs, tab.keypos)?.into_vec();
     let keypos = tab.keypos;
@@ -157,7 +162,12 @@ pub fn take_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) ->
     })
 }
 
-pub fn delete_object_impl<'a>(env: Env<'a>, t: Term<'a>, obj: Term<'a>, route: &Route) -> Res<Term<'a>> {
+pub fn delete_object_impl<'a>(
+    env: Env<'a>,
+    t: Term<'a>,
+    obj: Term<'a>,
+    route: &Route,
+) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     let probe = encode_object(env, obj, tab.keypos)?;
     let p = route.slot(&tab, 0, probe.hash)?;
@@ -221,7 +231,12 @@ fn insert_new_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::N
 }
 
 #[rustler::nif]
-fn lookup_element<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, pos: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn lookup_element<'a>(
+    env: Env<'a>,
+    t: Term<'a>,
+    key: Term<'a>,
+    pos: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
     run(env, || lookup_element_impl(env, t, key, pos, &Route::Hash))
 }
 
@@ -253,7 +268,13 @@ fn tab2list_dirty<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>>
 /// Calls an operation with partitions chosen by the table's keyslot fun on
 /// the Erlang side: `Slots` holds one partition per key (or per object).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn routed<'a>(env: Env<'a>, op: Atom, t: Term<'a>, slots: Vec<usize>, args: Vec<Term<'a>>) -> rustler::NifResult<Term<'a>> {
+fn routed<'a>(
+    env: Env<'a>,
+    op: Atom,
+    t: Term<'a>,
+    slots: Vec<usize>,
+    args: Vec<Term<'a>>,
+) -> rustler::NifResult<Term<'a>> {
     let route = Route::Slots(slots);
     let op = op.to_term(env).atom_to_string().unwrap_or_default();
     run(env, || match (op.as_str(), &args[..]) {

@@ -47,8 +47,14 @@ fn monitor(env: Env<'_>, table: &ResourceArc<Table>, pid: &LocalPid) -> Option<M
     // SAFETY: `env` is the calling NIF's or callback's environment, the
     // resource is alive (we hold a reference) and `mon` is written on success.
     let r = unsafe {
-        rustler::sys::enif_monitor_process(env.as_c_arg(), table.as_c_arg(), pid.as_c_arg(), mon.as_mut_ptr())
+        rustler::sys::enif_monitor_process(
+            env.as_c_arg(),
+            table.as_c_arg(),
+            pid.as_c_arg(),
+            mon.as_mut_ptr(),
+        )
     };
+    // SAFETY: `enif_monitor_process` returned 0, so it initialised `mon`.
     (r == 0).then(|| Monitor::from_c_arg(unsafe { mon.assume_init() }))
 }
 
@@ -66,7 +72,8 @@ fn demonitor(env: Env<'_>, table: &ResourceArc<Table>, mon: &Monitor) {
 fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<'a>> {
     run(env, || {
         let o = rustler::types::tuple::get_tuple(opts)?;
-        let [keypos, protection, named, partitions, heir, keyslot, rc, wc, compressed, dc] = o[..] else {
+        let [keypos, protection, named, partitions, heir, keyslot, rc, wc, compressed, dc] = o[..]
+        else {
             return Err(Fail::BadArg);
         };
         let keypos: usize = keypos.decode()?;
@@ -82,7 +89,11 @@ fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<
             heir: parse_heir(env, heir)?,
             owner_monitor: None,
             meta: Vec::new(),
-            keyslot_fun: if keyslot.is_fun() { Some(encode_value(env, keyslot)?) } else { None },
+            keyslot_fun: if keyslot.is_fun() {
+                Some(encode_value(env, keyslot)?)
+            } else {
+                None
+            },
             read_concurrency: raw(rc),
             write_concurrency: raw(wc),
             compressed: raw(compressed),
@@ -102,7 +113,11 @@ fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<
         }
         let mon = monitor(env, &table, &owner);
         table.state.lock().owner_monitor = mon;
-        Ok(if named { name.encode(env) } else { table.encode(env) })
+        Ok(if named {
+            name.encode(env)
+        } else {
+            table.encode(env)
+        })
     })
 }
 
@@ -130,7 +145,9 @@ pub fn owner_down(env: Env<'_>, table: &Table, pid: LocalPid) {
     if table.is_deleted() || raw(pid.encode(env)) != table.owner() {
         return;
     }
-    let Some(arc) = registry::by_id(table.id) else { return };
+    let Some(arc) = registry::by_id(table.id) else {
+        return;
+    };
     let heir = table.state.lock().heir.as_ref().map(|(p, _)| *p);
     if let Some(heir_raw) = heir.filter(|&h| h != table.owner()) {
         if let Ok(heir_pid) = term_of(env, heir_raw).decode::<LocalPid>() {
@@ -174,7 +191,12 @@ fn delete_all_objects<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<
 /// Checks in ETS's order: the recipient (a live local pid), the table and
 /// write access, ownership (`not_owner`), then a gift to oneself (`owner`).
 #[rustler::nif]
-fn give_away<'a>(env: Env<'a>, t: Term<'a>, to: Term<'a>, gift: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn give_away<'a>(
+    env: Env<'a>,
+    t: Term<'a>,
+    to: Term<'a>,
+    gift: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
     run(env, || {
         let to_pid: LocalPid = to.decode()?;
         if !env.is_process_alive(to_pid) {
@@ -190,7 +212,7 @@ fn give_away<'a>(env: Env<'a>, t: Term<'a>, to: Term<'a>, gift: Term<'a>) -> rus
         }
         let arc = registry::by_id(tab.id).ok_or(cause(atoms::id()))?;
         let mon = monitor(env, &arc, &to_pid).ok_or(Fail::BadArg)?;
-        let old = std::mem::replace(&mut tab.state.lock().owner_monitor, Some(mon));
+        let old = tab.state.lock().owner_monitor.replace(mon);
         if let Some(old) = old {
             demonitor(env, &arc, &old);
         }
@@ -210,7 +232,9 @@ fn parse_table_opt(env: Env<'_>, o: Term<'_>) -> Res<TableOpt> {
     let parts = rustler::types::tuple::get_tuple(o)?;
     let name = parts.first().ok_or(Fail::BadArg)?.atom_to_string()?;
     match (name.as_str(), &parts[1..]) {
-        ("heir", [none]) if none.atom_to_string().is_ok_and(|a| a == "none") => Ok(TableOpt::Heir(None)),
+        ("heir", [none]) if none.atom_to_string().is_ok_and(|a| a == "none") => {
+            Ok(TableOpt::Heir(None))
+        }
         ("heir", [pid, data]) => Ok(TableOpt::Heir(heir_of(env, pid.decode()?, *data)?)),
         ("protection", [p]) => Ok(TableOpt::Protection(parse_protection(*p)?)),
         _ => Err(Fail::BadArg),
@@ -232,7 +256,11 @@ fn parse_protection(p: Term<'_>) -> Res<Protection> {
 fn setopts<'a>(env: Env<'a>, t: Term<'a>, opts: Term<'a>) -> rustler::NifResult<Term<'a>> {
     run(env, || {
         let tab = resolve(t)?;
-        let items = if opts.is_list() { list_terms(opts)? } else { vec![opts] };
+        let items = if opts.is_list() {
+            list_terms(opts)?
+        } else {
+            vec![opts]
+        };
         let parsed = items
             .into_iter()
             .map(|o| parse_table_opt(env, o))
@@ -284,7 +312,9 @@ fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a
     };
     let s = || tab.state.lock();
     let v = match item.to_term(env).atom_to_string()?.as_str() {
-        "id" => registry::by_id(tab.id).map(|a| a.encode(env)).unwrap_or(atoms::undefined().encode(env)),
+        "id" => registry::by_id(tab.id)
+            .map(|a| a.encode(env))
+            .unwrap_or(atoms::undefined().encode(env)),
         "size" => tab.size().encode(env),
         "memory" => tab.memory().div_ceil(8).encode(env),
         "type" => atoms::set().encode(env),
@@ -331,19 +361,30 @@ fn whereis(env: Env<'_>, name: Atom) -> Term<'_> {
 fn keyslot_fun<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
     run(env, || {
         let tab = resolve(t)?;
-        let fun = tab.state.lock().keyslot_fun.as_ref().map(|f| object_term(env, f));
+        let fun = tab
+            .state
+            .lock()
+            .keyslot_fun
+            .as_ref()
+            .map(|f| object_term(env, f));
         Ok((fun.ok_or(Fail::BadArg)?, tab.partition_count()).encode(env))
     })
 }
 
 #[rustler::nif]
-fn put_meta<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, value: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn put_meta<'a>(
+    env: Env<'a>,
+    t: Term<'a>,
+    key: Term<'a>,
+    value: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
     run(env, || {
         let tab = resolve(t)?;
         let k = encode_value(env, key)?;
         let v = encode_value(env, value)?;
         let mut s = tab.state.lock();
-        s.meta.retain(|(old, _)| !crate::codec::terms_equal(old.bytes(), k.bytes()));
+        s.meta
+            .retain(|(old, _)| !crate::codec::terms_equal(old.bytes(), k.bytes()));
         s.meta.push((k, v));
         Ok(rustler::types::atom::ok().encode(env))
     })
@@ -356,9 +397,15 @@ fn get_meta<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<
         let tab = resolve(t)?;
         let k = encode_value(env, key)?;
         let s = tab.state.lock();
-        Ok(match s.meta.iter().find(|(old, _)| crate::codec::terms_equal(old.bytes(), k.bytes())) {
-            Some((_, v)) => cons(env, object_term(env, v), nil(env)),
-            None => nil(env),
-        })
+        Ok(
+            match s
+                .meta
+                .iter()
+                .find(|(old, _)| crate::codec::terms_equal(old.bytes(), k.bytes()))
+            {
+                Some((_, v)) => cons(env, object_term(env, v), nil(env)),
+                None => nil(env),
+            },
+        )
     })
 }

@@ -88,7 +88,9 @@ impl Deref for Tab<'_> {
 /// that cannot name a table, `id` for a table that does not exist (any more).
 pub fn resolve<'a>(term: Term<'a>) -> Res<Tab<'a>> {
     let tab = if term.is_atom() {
-        Tab::Named(registry::by_name(crate::codec::to_raw(term.as_c_arg())).ok_or(cause(atoms::id()))?)
+        Tab::Named(
+            registry::by_name(crate::codec::to_raw(term.as_c_arg())).ok_or(cause(atoms::id()))?,
+        )
     } else {
         match term.decode::<&'a Table>() {
             Ok(t) => Tab::Borrowed(t),
@@ -129,11 +131,10 @@ pub enum Access {
 /// tables may be read by anyone and written by the owner.
 #[inline]
 pub fn check_access(env: Env<'_>, table: &Table, access: Access) -> Res<()> {
-    let needs_owner = match (table.protection(), access) {
-        (Protection::Public, _) => false,
-        (Protection::Protected, Access::Read) => false,
-        _ => true,
-    };
+    let needs_owner = !matches!(
+        (table.protection(), access),
+        (Protection::Public, _) | (Protection::Protected, Access::Read)
+    );
     if needs_owner && self_pid(env) != table.owner() {
         return Err(cause(atoms::access()));
     }
@@ -213,10 +214,8 @@ pub fn encode_key(env: Env<'_>, key: Term<'_>) -> Res<Key> {
         b[1..].copy_from_slice(&crate::codec::to_raw(raw).to_le_bytes());
         KeyBytes::Immediate(b)
     } else {
-        let mut v = with_encoder(env, |enc| {
-            enc.term(raw, false).map(|_| enc.out.clone())
-        })
-        .map_err(|_| Fail::BadArg)?;
+        let mut v = with_encoder(env, |enc| enc.term(raw, false).map(|_| enc.out.clone()))
+            .map_err(|_| Fail::BadArg)?;
         format::normalise_neg_zero(&mut v);
         KeyBytes::Heap(v)
     };
@@ -325,7 +324,12 @@ pub fn object_term<'a>(env: Env<'a>, obj: &Obj) -> Term<'a> {
 #[inline]
 pub fn cons<'a>(env: Env<'a>, head: Term<'a>, tail: Term<'a>) -> Term<'a> {
     // SAFETY: both terms belong to `env`.
-    unsafe { Term::new(env, enif_make_list_cell(env.as_c_arg(), head.as_c_arg(), tail.as_c_arg())) }
+    unsafe {
+        Term::new(
+            env,
+            enif_make_list_cell(env.as_c_arg(), head.as_c_arg(), tail.as_c_arg()),
+        )
+    }
 }
 
 pub fn nil(env: Env<'_>) -> Term<'_> {

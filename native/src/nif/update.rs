@@ -20,8 +20,12 @@ impl CounterOp {
     fn apply(&self, old: &Int) -> Int {
         let v = old.add(&self.incr);
         match &self.threshold {
-            Some((threshold, set)) if (!self.incr.is_negative() && v > *threshold)
-                || (self.incr.is_negative() && v < *threshold) => set.clone(),
+            Some((threshold, set))
+                if (!self.incr.is_negative() && v > *threshold)
+                    || (self.incr.is_negative() && v < *threshold) =>
+            {
+                set.clone()
+            }
             _ => v,
         }
     }
@@ -33,7 +37,11 @@ fn int_of(t: Term<'_>) -> Option<Int> {
 
 fn parse_counter_op(t: Term<'_>, keypos: usize) -> Res<CounterOp> {
     if let Some(incr) = int_of(t) {
-        return Ok(CounterOp { pos: keypos + 1, incr, threshold: None });
+        return Ok(CounterOp {
+            pos: keypos + 1,
+            incr,
+            threshold: None,
+        });
     }
     let parts = rustler::types::tuple::get_tuple(t).map_err(|_| Fail::BadArg)?;
     let int = |i: usize| parts.get(i).and_then(|&x| int_of(x)).ok_or(Fail::BadArg);
@@ -42,11 +50,25 @@ fn parse_counter_op(t: Term<'_>, keypos: usize) -> Res<CounterOp> {
     let pos = match int(0)? {
         Int::Small(p) if p >= 1 => usize::try_from(p).unwrap_or(usize::MAX),
         Int::Small(_) => 0,
-        Int::Big { neg, .. } => if neg { 0 } else { usize::MAX },
+        Int::Big { neg, .. } => {
+            if neg {
+                0
+            } else {
+                usize::MAX
+            }
+        }
     };
     match parts.len() {
-        2 => Ok(CounterOp { pos, incr: int(1)?, threshold: None }),
-        4 => Ok(CounterOp { pos, incr: int(1)?, threshold: Some((int(2)?, int(3)?)) }),
+        2 => Ok(CounterOp {
+            pos,
+            incr: int(1)?,
+            threshold: None,
+        }),
+        4 => Ok(CounterOp {
+            pos,
+            incr: int(1)?,
+            threshold: Some((int(2)?, int(3)?)),
+        }),
         _ => Err(Fail::BadArg),
     }
 }
@@ -63,15 +85,27 @@ fn default_tuple(default: Term<'_>) -> Res<Option<Vec<Term<'_>>>> {
 }
 
 /// The default object to insert, with its key element replaced by `key`.
-fn default_object<'a>(env: Env<'a>, key: Term<'a>, default: Option<Vec<Term<'a>>>, keypos: usize) -> Res<Option<Encoded>> {
-    let Some(mut elems) = default else { return Ok(None) };
+fn default_object<'a>(
+    env: Env<'a>,
+    key: Term<'a>,
+    default: Option<Vec<Term<'a>>>,
+    keypos: usize,
+) -> Res<Option<Encoded>> {
+    let Some(mut elems) = default else {
+        return Ok(None);
+    };
     if elems.len() < keypos {
         return Err(cause(atoms::position()));
     }
     elems[keypos - 1] = key;
     let raw: Vec<ErlNifTerm> = elems.iter().map(|e| e.as_c_arg()).collect();
     // SAFETY: `raw` holds valid terms of `env`.
-    let tuple = unsafe { Term::new(env, enif_make_tuple_from_array(env.as_c_arg(), raw.as_ptr(), raw.len() as _)) };
+    let tuple = unsafe {
+        Term::new(
+            env,
+            enif_make_tuple_from_array(env.as_c_arg(), raw.as_ptr(), raw.len() as _),
+        )
+    };
     encode_object(env, tuple, keypos).map(Some)
 }
 
@@ -121,11 +155,17 @@ fn element_int(env: Env<'_>, bytes: &[u8], (s, _): (usize, usize)) -> Option<Int
 /// The common case, without allocating: one op on a small-integer element
 /// whose new value is a small integer too, rewritten in place. `None` when
 /// the general path is needed.
-fn counter_in_place(env: Env<'_>, obj: &mut Obj, op: &CounterOp, keypos: usize) -> Res<Option<Int>> {
+fn counter_in_place(
+    env: Env<'_>,
+    obj: &mut Obj,
+    op: &CounterOp,
+    keypos: usize,
+) -> Res<Option<Int>> {
     if op.pos == 0 {
         return Err(cause(atoms::position()));
     }
-    let (s, _) = format::tuple_element(obj.bytes(), 0, op.pos - 1).ok_or(cause(atoms::position()))?;
+    let (s, _) =
+        format::tuple_element(obj.bytes(), 0, op.pos - 1).ok_or(cause(atoms::position()))?;
     if op.pos == keypos {
         return Err(cause(atoms::keypos()));
     }
@@ -134,6 +174,7 @@ fn counter_in_place(env: Env<'_>, obj: &mut Obj, op: &CounterOp, keypos: usize) 
         return Ok(None);
     }
     let mut at = s + 1;
+    // SAFETY: an IMMEDIATE element holds a raw immediate term word.
     let old = unsafe { Term::new(env, crate::codec::from_raw(format::get_u64(bytes, &mut at))) };
     let v = op.apply(&int_of(old).ok_or(Fail::BadArg)?);
     let new = v.to_term(env).as_c_arg();
@@ -208,7 +249,8 @@ pub fn update_counter_impl<'a>(
             .map(|c| {
                 c.as_ref().map(|v| {
                     enc.out.clear();
-                    enc.term(v.to_term(env).as_c_arg(), true).expect("integers encode");
+                    enc.term(v.to_term(env).as_c_arg(), true)
+                        .expect("integers encode");
                     enc.out.clone()
                 })
             })
@@ -220,7 +262,10 @@ pub fn update_counter_impl<'a>(
     drop(replaced);
     drop(default);
     Ok(if as_list {
-        results.iter().rev().fold(nil(env), |acc, v| cons(env, v.to_term(env), acc))
+        results
+            .iter()
+            .rev()
+            .fold(nil(env), |acc, v| cons(env, v.to_term(env), acc))
     } else {
         results[0].to_term(env)
     })
@@ -237,7 +282,11 @@ fn each_op<'a, T>(ops: Term<'a>, parse: impl Fn(Term<'a>) -> Res<T>) -> (Vec<Res
     let mut cur = ops;
     while let Ok((head, tail)) = cur.list_get_cell() {
         // Inside a list, a bare increment is not an operation.
-        out.push(if int_of(head).is_some() { Err(Fail::BadArg) } else { parse(head) });
+        out.push(if int_of(head).is_some() {
+            Err(Fail::BadArg)
+        } else {
+            parse(head)
+        });
         cur = tail;
     }
     if !cur.is_empty_list() {
@@ -248,8 +297,14 @@ fn each_op<'a, T>(ops: Term<'a>, parse: impl Fn(Term<'a>) -> Res<T>) -> (Vec<Res
 
 fn parse_element_op(item: Term<'_>) -> Res<(usize, Term<'_>)> {
     let parts = rustler::types::tuple::get_tuple(item).map_err(|_| Fail::BadArg)?;
-    let [pos, value] = parts[..] else { return Err(Fail::BadArg) };
-    let pos = pos.decode::<i64>().ok().filter(|&p| p >= 1).ok_or(Fail::BadArg)?;
+    let [pos, value] = parts[..] else {
+        return Err(Fail::BadArg);
+    };
+    let pos = pos
+        .decode::<i64>()
+        .ok()
+        .filter(|&p| p >= 1)
+        .ok_or(Fail::BadArg)?;
     Ok((pos as usize, value))
 }
 
@@ -283,11 +338,16 @@ pub fn update_element_impl<'a>(
     let mut enc = Encoder::with_buffer(env.as_c_arg(), buf);
     let mut encoded = Vec::with_capacity(changes.len());
     for change in &changes {
-        encoded.push(change.as_ref().map_err(|_| Fail::BadArg).and_then(|&(pos, value)| {
-            let s = enc.out.len();
-            enc.term(value.as_c_arg(), true).map_err(|_| Fail::BadArg)?;
-            Ok((pos, s, enc.out.len()))
-        }));
+        encoded.push(
+            change
+                .as_ref()
+                .map_err(|_| Fail::BadArg)
+                .and_then(|&(pos, value)| {
+                    let s = enc.out.len();
+                    enc.term(value.as_c_arg(), true).map_err(|_| Fail::BadArg)?;
+                    Ok((pos, s, enc.out.len()))
+                }),
+        );
     }
 
     let mut part = tab.write(p);
@@ -320,11 +380,27 @@ pub fn update_element_impl<'a>(
 }
 
 #[rustler::nif]
-fn update_counter<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, ops: Term<'a>, default: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || update_counter_impl(env, t, key, ops, default, &Route::Hash))
+fn update_counter<'a>(
+    env: Env<'a>,
+    t: Term<'a>,
+    key: Term<'a>,
+    ops: Term<'a>,
+    default: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        update_counter_impl(env, t, key, ops, default, &Route::Hash)
+    })
 }
 
 #[rustler::nif]
-fn update_element<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, ops: Term<'a>, default: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || update_element_impl(env, t, key, ops, default, &Route::Hash))
+fn update_element<'a>(
+    env: Env<'a>,
+    t: Term<'a>,
+    key: Term<'a>,
+    ops: Term<'a>,
+    default: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
+    run(env, || {
+        update_element_impl(env, t, key, ops, default, &Route::Hash)
+    })
 }

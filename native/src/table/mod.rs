@@ -81,7 +81,14 @@ impl rustler::Resource for Table {
 }
 
 impl Table {
-    pub fn new(id: u64, keypos: usize, protection: Protection, partitions: usize, owner: u64, state: State) -> Table {
+    pub fn new(
+        id: u64,
+        keypos: usize,
+        protection: Protection,
+        partitions: usize,
+        owner: u64,
+        state: State,
+    ) -> Table {
         Table {
             id,
             keypos,
@@ -153,13 +160,18 @@ impl Table {
     /// Memory in bytes: the partitions plus the table's fixed part.
     pub fn memory(&self) -> usize {
         let parts: usize = self.partitions.iter().map(|p| p.0.read().memory()).sum();
-        parts + std::mem::size_of::<Table>() + self.partitions.len() * std::mem::size_of::<Padded<RwLock<Partition>>>()
+        parts
+            + std::mem::size_of::<Table>()
+            + self.partitions.len() * std::mem::size_of::<Padded<RwLock<Partition>>>()
     }
 
     /// Empties every partition. The objects are dropped by the caller,
     /// outside the locks (see `drop_objects`).
     pub fn take_all(&self) -> Vec<hashbrown::HashTable<Obj>> {
-        self.partitions.iter().map(|p| p.0.write().take_all()).collect()
+        self.partitions
+            .iter()
+            .map(|p| p.0.write().take_all())
+            .collect()
     }
 }
 

@@ -1,9 +1,9 @@
 //! One partition of a `set` table: a hash table of owned objects, keyed by the
 //! canonical encoding of their key.
 
+pub use crate::codec::hash::hash_key;
 use crate::codec::{terms_equal, Obj};
 use hashbrown::hash_table::{Entry, HashTable};
-pub use crate::codec::hash::hash_key;
 
 #[derive(Default)]
 pub struct Partition {
@@ -15,6 +15,10 @@ pub struct Partition {
 impl Partition {
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
     }
 
     /// Bytes used: the objects plus the hash table's slots and control bytes.
