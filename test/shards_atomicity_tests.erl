@@ -12,7 +12,7 @@
 
 -include_lib("eunit/include/eunit.hrl").
 
--export([check/5, race_insert_new/3]).
+-export([check/5, race_insert_new/3, contend/3]).
 
 -define(RUN_MS, 700).
 -define(READERS, 3).
@@ -176,3 +176,72 @@ race_round(M, T, Keys, Round) ->
         {[{a, false}, {b, true}], [b], ?RACE_KEYS} -> [];
         _ -> [{round, Round, Res, Content, Size}]
     end.
+
+%%%===================================================================
+%%% Contention on single keys, compared with ets under the same load
+%%%===================================================================
+
+%% Many processes work on the same few keys at once; the outcome that does
+%% not depend on scheduling must be the one ets gives.
+contention_test_() ->
+    {timeout, 60,
+     [{lists:flatten(io_lib:format("~p, ~p partitions", [What, P])),
+       fun() -> ?assertEqual(contend(ets, What, 1), contend(shards, What, P)) end}
+      || What <- [update_counter, take, insert_new], P <- [1, 7, 64]]}.
+
+-define(WORKERS, 8).
+-define(ROUNDS, 500).
+
+contend(M, What, P) ->
+    T = case M of
+            ets -> ets:new(contend, [public, {write_concurrency, true}]);
+            shards -> shards:new(contend, [public, {partitions, P}])
+        end,
+    Keys = [{ck, J} || J <- lists:seq(1, 4)],
+    [true = M:insert(T, {K, 0, 0}) || K <- Keys],
+    Self = self(),
+    Go = make_ref(),
+    Pids = [spawn_link(fun() ->
+                               receive Go -> ok end,
+                               Self ! {Go, self(), work(M, What, T, Keys, I)}
+                       end) || I <- lists:seq(1, ?WORKERS)],
+    [Pid ! Go || Pid <- Pids],
+    Results = [receive {Go, Pid, R} -> R end || Pid <- Pids],
+    Final = lists:sort(M:tab2list(T)),
+    M:delete(T),
+    summary(What, Results, Final).
+
+%% update_counter: every increment is applied once (the values returned
+%% for each key are all distinct, and the final counts add up); take: each
+%% inserted object is taken exactly once; insert_new: exactly one process
+%% wins each round, with both of its objects.
+work(M, update_counter, T, Keys, _I) ->
+    [begin
+         K = lists:nth(1 + (R rem length(Keys)), Keys),
+         {K, M:update_counter(T, K, [{2, 1}, {3, 2}])}
+     end || R <- lists:seq(1, ?ROUNDS)];
+work(M, take, T, _Keys, I) ->
+    [{M:insert_new(T, {{tk, R}, I}), M:take(T, {tk, R})} || R <- lists:seq(1, ?ROUNDS)];
+work(M, insert_new, T, _Keys, I) ->
+    [{R, M:insert_new(T, [{{nk, R, a}, I}, {{nk, R, b}, I}])} || R <- lists:seq(1, ?ROUNDS)].
+
+summary(update_counter, Results, Final) ->
+    Returned = lists:append(Results),
+    PerKey = [{K, lists:sort([V || {K1, V} <- Returned, K1 =:= K])}
+              || K <- lists:usort([K || {K, _} <- Returned])],
+    {[{K, Vs =:= [[N, 2 * N] || N <- lists:seq(1, length(Vs))]} || {K, Vs} <- PerKey],
+     Final};
+summary(take, Results, Final) ->
+    %% an object, once inserted, is taken once (by its inserter or by
+    %% another process), never twice, and none is left
+    Inserted = length([ok || {true, _} <- lists:append(Results)]),
+    Taken = lists:append([L || {_, L} <- lists:append(Results)]),
+    {Inserted =:= length(Taken), length(Taken) =:= length(lists:usort(Taken)), Final};
+summary(insert_new, Results, Final) ->
+    Wins = [R || {R, true} <- lists:append(Results)],
+    %% both keys of a round belong to the same winner
+    Mixed = [R || R <- lists:seq(1, ?ROUNDS),
+                  lists:keyfind({nk, R, a}, 1, Final) =/= false,
+                  element(2, lists:keyfind({nk, R, a}, 1, Final)) =/=
+                      element(2, lists:keyfind({nk, R, b}, 1, Final))],
+    {lists:sort(Wins), Mixed, length(Final)}.

@@ -338,6 +338,21 @@ delete_under_load(M, P) ->
                || W <- Workers],
     {Deleted, Results}.
 
+%% Same, with the owner dying instead of deleting the table.
+owner_dies_under_load_test_() ->
+    {timeout, 60,
+     fun() -> put(test_label, owner_dies_under_load), cmp(fun owner_dies_under_load/2) end}.
+
+owner_dies_under_load(M, P) ->
+    {Owner, T} = spawn_owner(M, [public], P),
+    Self = self(),
+    Workers = [spawn(fun() -> hammer(M, Self, T, I, 0) end) || I <- lists:seq(1, 4)],
+    timer:sleep(50),
+    kill(Owner),
+    Results = [receive {hammer_done, W, R} -> R after 3000 -> timeout end
+               || W <- Workers],
+    {Results, lists:member(T, M:all())}.
+
 hammer(M, Parent, T, I, N) ->
     R = r(fun() ->
                   true = M:insert(T, {{I, N rem 100}, N}),

@@ -213,6 +213,29 @@ insert_case(KP) ->
          tab2list_step()],
     ?assertSame([set, public, {keypos, KP}], Steps).
 
+%% Long lists (the ets BIFs yield on these): same results and contents.
+big_lists_test_() ->
+    {timeout, 60,
+     fun() ->
+             Objs = [{K, K, <<K:64>>} || K <- lists:seq(1, 50000)],
+             Half = [{K, new} || K <- lists:seq(25001, 75000)],
+             ?assertSame([public],
+                         [{insert, ['$T', Objs]},
+                          size_step(),
+                          {insert_new, ['$T', Half]},
+                          {insert_new, ['$T', [{K, new} || K <- lists:seq(50001, 100000)]]},
+                          size_step(),
+                          {lookup, ['$T', 75000]},
+                          {insert, ['$T', Half]},
+                          size_step(),
+                          {lookup, ['$T', 30000]},
+                          {label, tab2list_length, fun(M, T) -> length(M:tab2list(T)) end},
+                          {insert, ['$T', Objs ++ [bad]]},
+                          size_step(),
+                          {delete_all_objects, ['$T']},
+                          size_step()])
+     end}.
+
 %%%===================================================================
 %%% insert_new/2
 %%%===================================================================
@@ -860,6 +883,7 @@ rename_test() ->
                 A = M:new(ren_a, [named_table, public]),
                 B = M:new(ren_b, [named_table, public]),
                 M:insert(A, {k, a}),
+                Id = M:whereis(ren_a),
                 R1 = r(fun() -> M:rename(ren_a, ren_b) end),
                 R2 = r(fun() -> M:rename(ren_a, ren_a) end),
                 R3 = r(fun() -> M:rename(ren_a, "str") end),
@@ -870,6 +894,9 @@ rename_test() ->
                 R8 = M:whereis(ren_a),
                 R9 = M:whereis(ren_c) =/= undefined,
                 R10 = r(fun() -> M:new(ren_a, [named_table]) end),
+                %% the id found before the rename still reaches the table
+                R10b = r(fun() -> M:lookup(Id, k) end),
+                R10c = r(fun() -> M:info(Id, name) end),
                 _ = (catch M:delete(ren_a)),
                 %% unnamed tables can be renamed, even to a taken name
                 U = M:new(ren_u, [public]),
@@ -880,7 +907,8 @@ rename_test() ->
                 M:delete(U),
                 M:delete(B),
                 _ = (catch M:delete(ren_c)),
-                subst({R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14},
+                subst({R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R10b, R10c,
+                       R11, R12, R13, R14},
                       [{U, '$u'}])
         end).
 

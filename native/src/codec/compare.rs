@@ -56,11 +56,12 @@ pub fn binary_at<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
     let tag = buf[*pos];
     *pos += 1;
     if tag == SHARED_BIN {
-        let ptr = get_u64(buf, pos) as *const std::ffi::c_void;
+        let base = get_u64(buf, pos) as *const u8;
+        let offset = get_varint(buf, pos);
         let len = get_varint(buf, pos);
         // SAFETY: a shared binary inside a live encoding is kept alive by
-        // it, and its resource memory is exactly its `len` bytes.
-        unsafe { std::slice::from_raw_parts(ptr as *const u8, len) }
+        // it; its bytes lie at `offset..offset + len` of the resource.
+        unsafe { std::slice::from_raw_parts(base.add(offset), len) }
     } else {
         let len = get_varint(buf, pos);
         let s = &buf[*pos..*pos + len];

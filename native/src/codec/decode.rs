@@ -50,9 +50,10 @@ pub unsafe fn term(env: *mut ErlNifEnv, buf: &[u8], pos: &mut usize) -> ErlNifTe
             t
         }
         SHARED_BIN => {
-            let ptr = get_u64(buf, pos) as *const std::ffi::c_void;
+            let base = get_u64(buf, pos) as *const std::ffi::c_void;
+            let offset = get_varint(buf, pos);
             let len = get_varint(buf, pos);
-            shared_bin::make_term(env, ptr, len)
+            shared_bin::make_term(env, base, offset, len)
         }
         MAP => {
             let n = get_varint(buf, pos);

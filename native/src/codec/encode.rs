@@ -114,10 +114,11 @@ impl Encoder {
                 // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
                 let data = unsafe { std::slice::from_raw_parts(bin.data, bin.size) };
                 if share && data.len() > SHARE_THRESHOLD {
-                    let p = shared_bin::alloc(data);
-                    self.shared.push(p);
+                    let (base, offset) = shared_bin::alloc(data);
+                    self.shared.push(base);
                     self.out.push(SHARED_BIN);
-                    self.out.extend_from_slice(&(p as u64).to_le_bytes());
+                    self.out.extend_from_slice(&(base as u64).to_le_bytes());
+                    put_varint(&mut self.out, offset);
                     put_varint(&mut self.out, data.len());
                 } else {
                     self.out.push(BINARY);

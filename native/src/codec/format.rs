@@ -10,7 +10,7 @@
 //! | `TUPLE`      | arity (varint), then the elements                         |
 //! | `LIST`       | number of cells (varint, >= 1), the heads, then the tail   |
 //! | `BINARY`     | length (varint), then the bytes                            |
-//! | `SHARED_BIN` | a pointer to a shared binary (8 bytes), then its length (varint) |
+//! | `SHARED_BIN` | the owning resource (8-byte pointer), the offset of the bytes in it and their length (varints) |
 //! | `MAP`        | size (varint), then key, value, key, value ...             |
 //! | `EXTERNAL`   | length (varint), then `term_to_binary` bytes (bignums, refs, funs, bitstrings, remote pids) |
 //!
@@ -86,6 +86,7 @@ pub fn skip(buf: &[u8], mut pos: usize) -> usize {
         }
         SHARED_BIN => {
             pos += 8;
+            get_varint(buf, &mut pos);
             get_varint(buf, &mut pos);
             pos
         }
@@ -168,15 +169,15 @@ fn visit_floats(buf: &[u8], mut pos: usize, f: &mut dyn FnMut(u64, usize)) -> us
     }
 }
 
-/// Appends the shared-binary pointers found in the term at `pos` to `out`.
-pub fn shared_bins(buf: &[u8], mut pos: usize, out: &mut Vec<(u64, usize)>) -> usize {
+/// Appends the owning resources of the shared binaries in the term at `pos`.
+pub fn shared_bins(buf: &[u8], mut pos: usize, out: &mut Vec<u64>) -> usize {
     let tag = buf[pos];
     pos += 1;
     match tag {
         SHARED_BIN => {
-            let ptr = get_u64(buf, &mut pos);
-            let len = get_varint(buf, &mut pos);
-            out.push((ptr, len));
+            out.push(get_u64(buf, &mut pos));
+            get_varint(buf, &mut pos);
+            get_varint(buf, &mut pos);
             pos
         }
         TUPLE => {

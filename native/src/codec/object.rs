@@ -27,14 +27,7 @@ impl Obj {
     /// Takes ownership of the encoding in `bytes` (including the references of
     /// any shared binaries it names when `has_shared`).
     pub fn new(bytes: &[u8], has_shared: bool, key_neg_zero: bool) -> Obj {
-        assert!(bytes.len() <= LEN_MASK as usize, "object too large");
-        let mut header = bytes.len() as u32;
-        if has_shared {
-            header |= HAS_SHARED;
-        }
-        if key_neg_zero {
-            header |= KEY_NEG_ZERO;
-        }
+        let header = Self::header_for(bytes.len(), has_shared, key_neg_zero);
         let layout = Self::layout(bytes.len());
         // SAFETY: the layout has a non-zero size; we fill header and bytes
         // before the pointer escapes.
@@ -94,13 +87,38 @@ impl Obj {
     /// The encoded key (element `keypos`, 1-based) of this object.
     #[inline]
     pub fn key(&self, keypos: usize) -> &[u8] {
-        let b = self.bytes();
-        if keypos == 1 && b.len() > 2 && b[1] < 0x80 {
-            // Fast path: tuple tag, one-byte arity, then the key.
-            return &b[2..skip(b, 2)];
+        key_of(self.bytes(), keypos)
+    }
+
+    /// Replaces the encoding with `bytes` of the same length, in place (no
+    /// allocation). The caller makes sure no shared binary of the old
+    /// encoding is left unreleased.
+    pub fn overwrite(&mut self, bytes: &[u8], has_shared: bool, key_neg_zero: bool) {
+        assert_eq!(
+            bytes.len(),
+            self.bytes().len(),
+            "in-place overwrite keeps the length"
+        );
+        let header = Self::header_for(bytes.len(), has_shared, key_neg_zero);
+        // SAFETY: same length, so header and bytes fit the allocation.
+        unsafe {
+            self.0
+                .as_ptr()
+                .copy_from_nonoverlapping(header.to_le_bytes().as_ptr(), HEADER);
         }
-        let (s, e) = tuple_element(b, 0, keypos - 1).expect("stored object has its key");
-        &b[s..e]
+        self.bytes_mut().copy_from_slice(bytes);
+    }
+
+    fn header_for(len: usize, has_shared: bool, key_neg_zero: bool) -> u32 {
+        assert!(len <= LEN_MASK as usize, "object too large");
+        let mut header = len as u32;
+        if has_shared {
+            header |= HAS_SHARED;
+        }
+        if key_neg_zero {
+            header |= KEY_NEG_ZERO;
+        }
+        header
     }
 
     /// The key in the form keys are hashed and compared in (`-0.0` as `0.0`).
@@ -117,12 +135,23 @@ impl Obj {
     }
 }
 
+/// The encoded key (element `keypos`, 1-based) of an encoded object.
+#[inline]
+pub fn key_of(b: &[u8], keypos: usize) -> &[u8] {
+    if keypos == 1 && b.len() > 2 && b[1] < 0x80 {
+        // Fast path: tuple tag, one-byte arity, then the key.
+        return &b[2..skip(b, 2)];
+    }
+    let (s, e) = tuple_element(b, 0, keypos - 1).expect("stored object has its key");
+    &b[s..e]
+}
+
 impl Drop for Obj {
     fn drop(&mut self) {
         if self.header() & HAS_SHARED != 0 {
             let mut bins = Vec::new();
             format::shared_bins(self.bytes(), 0, &mut bins);
-            for (p, _) in bins {
+            for p in bins {
                 // SAFETY: this object owned one reference to each shared binary.
                 unsafe { shared_bin::release(p as *const _) }
             }

@@ -1,18 +1,32 @@
-//! Binaries over 64 bytes live in a VM resource, so a lookup hands out a
+//! Binaries over 64 bytes live in VM resources, so a lookup hands out a
 //! reference to them instead of a copy, as ETS does for refc binaries.
 //!
-//! The resource is allocated with exactly the binary's size (no Rust wrapper,
-//! no destructor): its memory *is* the bytes. A stored object holds one
-//! reference, released when the object is dropped; every term made from it
-//! holds its own, managed by the VM.
+//! Allocating one resource per binary costs more than the insert itself, so
+//! binaries up to `MAX_PACKED` bytes are packed into chunk resources: each
+//! scheduler thread bump-allocates in its own chunk, and every stored binary
+//! holds one reference on its chunk (an uncontended atomic increment). A
+//! term made from it is `enif_make_resource_binary` over the bytes inside the
+//! chunk, which keeps the chunk alive on its own. A chunk is freed when its
+//! last binary is gone. Larger binaries get a resource of their own.
+//!
+//! The resources have no destructor and no Rust wrapper: their memory *is*
+//! the bytes.
 
 use rustler::sys::{
-    c_void, enif_alloc_resource, enif_make_resource_binary, enif_open_resource_type,
-    enif_release_resource, ErlNifEnv, ErlNifResourceFlags, ErlNifResourceType, ErlNifTerm,
+    c_void, enif_alloc_resource, enif_keep_resource, enif_make_resource_binary,
+    enif_open_resource_type, enif_release_resource, ErlNifEnv, ErlNifResourceFlags,
+    ErlNifResourceType, ErlNifTerm,
 };
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 static RESOURCE_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Chunk size; a chunk stays alive while any binary in it is stored or
+/// referenced, so it is kept small.
+const CHUNK: usize = 8 * 1024;
+/// Binaries up to this size are packed into chunks.
+const MAX_PACKED: usize = 1024;
 
 /// Opens the resource type; called once from the NIF library's `load`.
 ///
@@ -35,46 +49,94 @@ pub unsafe fn open(env: *mut ErlNifEnv) -> bool {
     !ty.is_null()
 }
 
-/// Copies `bytes` into a new shared binary; the caller owns the one reference.
-pub fn alloc(bytes: &[u8]) -> *mut c_void {
+fn new_resource(size: usize) -> *mut c_void {
     let ty = RESOURCE_TYPE.load(Ordering::Acquire);
-    // SAFETY: the type was opened at load; the resource has room for exactly
-    // `bytes.len()` bytes, which we fill before anyone else can see it.
-    unsafe {
-        let p = enif_alloc_resource(ty, bytes.len());
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p as *mut u8, bytes.len());
-        p
+    // SAFETY: the type was opened at load; the caller owns the one reference.
+    unsafe { enif_alloc_resource(ty, size) }
+}
+
+/// The calling thread's current chunk and how much of it is used. The
+/// thread holds one reference on it until the chunk is full.
+struct Chunk {
+    base: *mut c_void,
+    used: usize,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: the thread's own reference, taken when the chunk was made.
+        unsafe { enif_release_resource(self.base) }
     }
 }
 
-/// The bytes of a shared binary.
-///
-/// # Safety
-/// `ptr` must be a live shared binary of `len` bytes.
-pub unsafe fn bytes<'a>(ptr: *const c_void, len: usize) -> &'a [u8] {
-    std::slice::from_raw_parts(ptr as *const u8, len)
+thread_local! {
+    static CURRENT: RefCell<Option<Chunk>> = const { RefCell::new(None) };
+}
+
+/// Copies `bytes` into shared memory. Returns the owning resource (with one
+/// reference for the caller) and the offset of the bytes in it.
+pub fn alloc(bytes: &[u8]) -> (*mut c_void, usize) {
+    let (base, offset) = if bytes.len() > MAX_PACKED {
+        (new_resource(bytes.len()), 0)
+    } else {
+        CURRENT.with(|current| {
+            let mut current = current.borrow_mut();
+            if current
+                .as_ref()
+                .is_none_or(|c| c.used + bytes.len() > CHUNK)
+            {
+                *current = Some(Chunk {
+                    base: new_resource(CHUNK),
+                    used: 0,
+                });
+            }
+            let chunk = current.as_mut().expect("a current chunk");
+            let offset = chunk.used;
+            chunk.used += bytes.len();
+            // SAFETY: the chunk is alive (the thread holds a reference).
+            unsafe { enif_keep_resource(chunk.base) };
+            (chunk.base, offset)
+        })
+    };
+    // SAFETY: `offset..offset + len` lies inside the resource, and no one
+    // else writes there: the range was just handed out.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (base as *mut u8).add(offset), bytes.len())
+    };
+    (base, offset)
 }
 
 /// A binary term referring to the shared bytes (no copy).
 ///
 /// # Safety
-/// `ptr` must be a live shared binary of `len` bytes and `env` a valid environment.
-pub unsafe fn make_term(env: *mut ErlNifEnv, ptr: *const c_void, len: usize) -> ErlNifTerm {
-    enif_make_resource_binary(env, ptr, ptr, len)
+/// `base` must be a live shared resource holding `len` bytes at `offset`,
+/// and `env` a valid environment.
+pub unsafe fn make_term(
+    env: *mut ErlNifEnv,
+    base: *const c_void,
+    offset: usize,
+    len: usize,
+) -> ErlNifTerm {
+    enif_make_resource_binary(
+        env,
+        base,
+        (base as *const u8).add(offset) as *const c_void,
+        len,
+    )
 }
 
-/// Drops the stored object's reference.
+/// Drops one reference.
 ///
 /// # Safety
-/// `ptr` must be a shared binary whose reference the caller owns.
-pub unsafe fn release(ptr: *const c_void) {
-    enif_release_resource(ptr)
+/// `base` must be a shared resource whose reference the caller owns.
+pub unsafe fn release(base: *const c_void) {
+    enif_release_resource(base)
 }
 
 /// Takes one more reference (for an object built by copying another's bytes).
 ///
 /// # Safety
-/// `ptr` must be a live shared binary.
-pub unsafe fn keep(ptr: *const c_void) {
-    rustler::sys::enif_keep_resource(ptr);
+/// `base` must be a live shared resource.
+pub unsafe fn keep(base: *const c_void) {
+    enif_keep_resource(base);
 }

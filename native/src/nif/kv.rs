@@ -1,6 +1,7 @@
 //! Key-value operations: insert, insert_new, lookup, member, delete, take ...
 
 use super::*;
+use crate::codec::object::key_of;
 use crate::table::partition::Partition;
 use parking_lot::RwLockWriteGuard;
 use rustler::Atom;
@@ -52,22 +53,38 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
     let tab = open(env, t, Access::Write, route)?;
     let keypos = tab.keypos;
     let mut replaced = Vec::new();
-    match encode_objects(env, objs, keypos)? {
-        Objects::One(one) => {
-            let p = route.slot(&tab, 0, one.hash)?;
-            let old = tab.write(p).put(keypos, one.hash, one.obj);
-            drop(old); // after the lock is released
-        }
-        Objects::Many(objs) => {
-            // The whole list is applied under all its partitions' locks:
-            // atomic and isolated, as an ETS insert of a list is.
-            let slots = slots_of(&tab, &objs, route)?;
-            let (mut guards, which) = lock_for(&tab, &slots);
-            for (o, w) in objs.into_iter().zip(which) {
-                replaced.extend(guards[w].1.put(keypos, o.hash, o.obj));
+    if !objs.is_list() {
+        // One object, the hot path: encoded in the scratch buffer and stored
+        // without allocating when it replaces an object of the same size.
+        let old = with_encoder(env, |enc| {
+            let (hash, neg_zero) = encode_object_into(env, objs, keypos, enc)?;
+            let p = route.slot(&tab, 0, hash)?;
+            let normalised;
+            let mut key = key_of(&enc.out, keypos);
+            if neg_zero {
+                let mut k = key.to_vec();
+                format::normalise_neg_zero(&mut k);
+                normalised = k;
+                key = &normalised;
             }
-        }
+            let old =
+                tab.write(p)
+                    .put_bytes(keypos, hash, key, &enc.out, enc.has_shared(), neg_zero);
+            enc.take_shared(); // the references now belong to the stored object
+            Ok::<_, Fail>(old)
+        })?;
+        drop(old); // after the lock is released
+        return Ok(atoms::true_().encode(env));
     }
+    // A list is applied under all its partitions' locks: atomic and
+    // isolated, as an ETS insert of a list is.
+    let objs = encode_objects(env, objs, keypos)?.into_vec();
+    let slots = slots_of(&tab, &objs, route)?;
+    let (mut guards, which) = lock_for(&tab, &slots);
+    for (o, w) in objs.into_iter().zip(which) {
+        replaced.extend(guards[w].1.put(keypos, o.hash, o.obj));
+    }
+    drop(guards);
     drop(replaced); // after the locks are released
     Ok(atoms::true_().encode(env))
 }

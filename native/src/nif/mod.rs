@@ -177,7 +177,7 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
 }
 
-fn with_encoder<R>(env: Env<'_>, f: impl FnOnce(&mut Encoder) -> R) -> R {
+pub fn with_encoder<R>(env: Env<'_>, f: impl FnOnce(&mut Encoder) -> R) -> R {
     let buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     let mut enc = Encoder::with_buffer(env.as_c_arg(), buf);
     let r = f(&mut enc);
@@ -233,6 +233,22 @@ pub struct Encoded {
 /// Encodes a tuple for storage: the key inline (canonical), other large
 /// binaries shared. Fails like ETS for non-tuples and tuples shorter than keypos.
 pub fn encode_object(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<Encoded> {
+    with_encoder(env, |enc| {
+        let (hash, neg_zero) = encode_object_into(env, term, keypos, enc)?;
+        let obj = Obj::new(&enc.out, enc.has_shared(), neg_zero);
+        enc.take_shared();
+        Ok(Encoded { obj, hash })
+    })
+}
+
+/// Encodes an object into `enc` (see `encode_object`); returns the hash of
+/// its canonical key and whether the key holds a `-0.0`.
+pub fn encode_object_into(
+    env: Env<'_>,
+    term: Term<'_>,
+    keypos: usize,
+    enc: &mut Encoder,
+) -> Res<(u64, bool)> {
     let mut arity = 0;
     let mut elems: *const ErlNifTerm = std::ptr::null();
     // SAFETY: `term` belongs to `env`; on success `elems` points at `arity` terms.
@@ -241,7 +257,8 @@ pub fn encode_object(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<Encoded
     {
         return Err(Fail::BadArg);
     }
-    with_encoder(env, |enc| {
+    {
+        enc.out.clear();
         enc.out.push(TUPLE);
         format::put_varint(&mut enc.out, arity as usize);
         let mut key_range = (0, 0);
@@ -263,10 +280,8 @@ pub fn encode_object(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<Encoded
         } else {
             hash_key(key)
         };
-        let obj = Obj::new(&enc.out, enc.has_shared(), neg_zero);
-        enc.take_shared();
-        Ok(Encoded { obj, hash })
-    })
+        Ok((hash, neg_zero))
+    }
 }
 
 /// Encodes an object or a list of objects (as `insert/2` takes them).

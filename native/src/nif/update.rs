@@ -137,7 +137,7 @@ fn splice(base: &Obj, ranges: &[(usize, usize)], new: &[Option<Vec<u8>>]) -> Obj
     }
     let mut bins = Vec::new();
     format::shared_bins(&out, 0, &mut bins);
-    for &(p, _) in &bins {
+    for &p in &bins {
         // SAFETY: each pointer is alive: held by `base` or by the encoder
         // that produced the new elements, both alive here.
         unsafe { shared_bin::keep(p as *const _) };

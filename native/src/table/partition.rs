@@ -70,6 +70,28 @@ impl Partition {
         Some(obj)
     }
 
+    /// Stores the encoded object `bytes` (whose key is `key`, canonical).
+    /// Replacing an object of the same length without shared binaries
+    /// rewrites it in place, without allocating; otherwise returns the
+    /// replaced object.
+    pub fn put_bytes(
+        &mut self,
+        keypos: usize,
+        hash: u64,
+        key: &[u8],
+        bytes: &[u8],
+        has_shared: bool,
+        neg_zero: bool,
+    ) -> Option<Obj> {
+        if let Some(existing) = self.map.find_mut(hash, Self::matches(keypos, key)) {
+            if existing.bytes().len() == bytes.len() && !existing.has_shared() {
+                existing.overwrite(bytes, has_shared, neg_zero);
+                return None;
+            }
+        }
+        self.put(keypos, hash, Obj::new(bytes, has_shared, neg_zero))
+    }
+
     /// Removes the object stored under `key` only if it equals `object` exactly.
     pub fn remove_exact(&mut self, keypos: usize, hash: u64, key: &[u8], object: &[u8]) -> bool {
         let Ok(e) = self.map.find_entry(hash, Self::matches(keypos, key)) else {
