@@ -27,6 +27,13 @@ pub fn partition_of(hash: u64, n: usize) -> usize {
     ((((hash >> 20) & 0xffff_ffff) * n as u64) >> 32) as usize
 }
 
+/// The lock stripe (of `stripes`, a power of two) within a partition: bits
+/// 52..58, apart from the partition's (20..52) and the hash table's.
+#[inline]
+pub fn stripe_of(hash: u64, stripes: usize) -> usize {
+    ((hash >> 52) as usize) & (stripes - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +67,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn stripes_spread_evenly_within_a_partition() {
+        let mut counts = [0usize; 32];
+        for i in 0..64_000u64 {
+            let h = hash_key(&imm_key((i << 4) | 0xf));
+            if partition_of(h, 2) == 1 {
+                counts[stripe_of(h, 32)] += 1;
+            }
+        }
+        assert!(counts.iter().all(|&c| c > 700 && c < 1300), "{counts:?}");
     }
 
     #[test]

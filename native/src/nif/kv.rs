@@ -202,7 +202,7 @@ fn tab2list_impl<'a>(env: Env<'a>, t: Term<'a>, may_go_dirty: bool) -> Res<Term<
         return Ok(atoms::dirty().encode(env));
     }
     let mut acc = nil(env);
-    for p in 0..tab.partition_count() {
+    for p in 0..tab.lock_count() {
         let part = tab.read(p);
         for o in part.iter() {
             acc = cons(env, object_term(env, o), acc);

@@ -160,15 +160,17 @@ pub enum Route {
 }
 
 impl Route {
+    /// The lock index for the `n`th key, of hash `hash`.
     pub fn slot(&self, table: &Table, n: usize, hash: u64) -> Res<usize> {
-        match self {
-            Route::Hash => Ok(table.partition_of(hash)),
+        let partition = match self {
+            Route::Hash => table.partition_of(hash),
             Route::Slots(s) => s
                 .get(n)
                 .copied()
                 .filter(|&p| p < table.partition_count())
-                .ok_or(Fail::BadArg),
-        }
+                .ok_or(Fail::BadArg)?,
+        };
+        Ok(table.lock_of(partition, hash))
     }
 }
 

@@ -58,7 +58,12 @@ pub struct Table {
     /// A `Protection`; `setopts/2` may change it.
     protection: AtomicU8,
     pub has_keyslot_fun: bool,
-    partitions: Box<[Padded<RwLock<Partition>>]>,
+    /// Partitions as the user sees them (`info/2`, `keyslot_fun`).
+    partitions: usize,
+    /// Lock stripes per partition (a power of two).
+    stripes: usize,
+    /// `partitions * stripes` hash tables, each behind its own lock.
+    locks: Box<[Padded<RwLock<Partition>>]>,
     deleted: AtomicBool,
     /// Raw term of the owner pid (local pids are immediates).
     owner: AtomicU64,
@@ -94,7 +99,9 @@ impl Table {
             keypos,
             protection: AtomicU8::new(protection as u8),
             has_keyslot_fun: state.keyslot_fun.is_some(),
-            partitions: (0..partitions)
+            partitions,
+            stripes: stripes_for(partitions),
+            locks: (0..partitions * stripes_for(partitions))
                 .map(|_| Padded(RwLock::new(Partition::default())))
                 .collect(),
             deleted: AtomicBool::new(false),
@@ -112,26 +119,36 @@ impl Table {
     }
 
     pub fn partition_count(&self) -> usize {
-        self.partitions.len()
+        self.partitions
+    }
+
+    pub fn lock_count(&self) -> usize {
+        self.locks.len()
     }
 
     #[inline]
     pub fn partition_of(&self, hash: u64) -> usize {
-        crate::codec::hash::partition_of(hash, self.partitions.len())
+        crate::codec::hash::partition_of(hash, self.partitions)
+    }
+
+    /// The lock (hash table) of a key: its partition's stripe for the hash.
+    #[inline]
+    pub fn lock_of(&self, partition: usize, hash: u64) -> usize {
+        partition * self.stripes + crate::codec::hash::stripe_of(hash, self.stripes)
     }
 
     #[inline]
-    pub fn read(&self, i: usize) -> RwLockReadGuard<'_, Partition> {
-        self.partitions[i].0.read()
+    pub fn read(&self, lock: usize) -> RwLockReadGuard<'_, Partition> {
+        self.locks[lock].0.read()
     }
 
     #[inline]
-    pub fn write(&self, i: usize) -> RwLockWriteGuard<'_, Partition> {
-        self.partitions[i].0.write()
+    pub fn write(&self, lock: usize) -> RwLockWriteGuard<'_, Partition> {
+        self.locks[lock].0.write()
     }
 
-    /// Write-locks the given partitions (sorted, deduplicated indices), in
-    /// index order so that concurrent multi-partition writes cannot deadlock.
+    /// Write-locks the given locks (sorted, deduplicated indices), in index
+    /// order so that concurrent multi-lock writes cannot deadlock.
     pub fn write_many(&self, sorted: &[usize]) -> Vec<(usize, RwLockWriteGuard<'_, Partition>)> {
         sorted.iter().map(|&i| (i, self.write(i))).collect()
     }
@@ -154,25 +171,29 @@ impl Table {
     }
 
     pub fn size(&self) -> usize {
-        self.partitions.iter().map(|p| p.0.read().len()).sum()
+        self.locks.iter().map(|p| p.0.read().len()).sum()
     }
 
     /// Memory in bytes: the partitions plus the table's fixed part.
     pub fn memory(&self) -> usize {
-        let parts: usize = self.partitions.iter().map(|p| p.0.read().memory()).sum();
+        let parts: usize = self.locks.iter().map(|p| p.0.read().memory()).sum();
         parts
             + std::mem::size_of::<Table>()
-            + self.partitions.len() * std::mem::size_of::<Padded<RwLock<Partition>>>()
+            + self.locks.len() * std::mem::size_of::<Padded<RwLock<Partition>>>()
     }
 
     /// Empties every partition. The objects are dropped by the caller,
     /// outside the locks (see `drop_objects`).
     pub fn take_all(&self) -> Vec<hashbrown::HashTable<Obj>> {
-        self.partitions
-            .iter()
-            .map(|p| p.0.write().take_all())
-            .collect()
+        self.locks.iter().map(|p| p.0.write().take_all()).collect()
     }
+}
+
+/// Lock stripes per partition: enough locks in all (at least 64) that
+/// schedulers rarely meet on one, as ETS's `write_concurrency` locks do,
+/// whatever the number of partitions.
+fn stripes_for(partitions: usize) -> usize {
+    64usize.div_ceil(partitions).next_power_of_two()
 }
 
 /// Above this many objects, freeing happens on a helper thread so that no
