@@ -91,14 +91,24 @@ impl Obj {
     }
 
     /// Replaces the encoding with `bytes` of the same length, in place (no
-    /// allocation). The caller makes sure no shared binary of the old
-    /// encoding is left unreleased.
-    pub fn overwrite(&mut self, bytes: &[u8], has_shared: bool, key_neg_zero: bool) {
+    /// allocation). Returns the old encoding's shared-binary references,
+    /// for the caller to release.
+    pub fn overwrite(
+        &mut self,
+        bytes: &[u8],
+        has_shared: bool,
+        key_neg_zero: bool,
+    ) -> Option<SharedRefs> {
         assert_eq!(
             bytes.len(),
             self.bytes().len(),
             "in-place overwrite keeps the length"
         );
+        let old_refs = self.has_shared().then(|| {
+            let mut bins = Vec::new();
+            format::shared_bins(self.bytes(), 0, &mut bins);
+            SharedRefs(bins)
+        });
         let header = Self::header_for(bytes.len(), has_shared, key_neg_zero);
         // SAFETY: same length, so header and bytes fit the allocation.
         unsafe {
@@ -107,6 +117,7 @@ impl Obj {
                 .copy_from_nonoverlapping(header.to_le_bytes().as_ptr(), HEADER);
         }
         self.bytes_mut().copy_from_slice(bytes);
+        old_refs
     }
 
     fn header_for(len: usize, has_shared: bool, key_neg_zero: bool) -> u32 {
@@ -133,6 +144,25 @@ impl Obj {
             f(&k)
         }
     }
+}
+
+/// References to shared binaries, released when this is dropped (after the
+/// partition lock, by whoever holds it).
+pub struct SharedRefs(Vec<u64>);
+
+impl Drop for SharedRefs {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            // SAFETY: each reference was owned by an object that gave it up.
+            unsafe { shared_bin::release(p as *const _) }
+        }
+    }
+}
+
+/// What a write leaves to free once its lock is released.
+pub enum Garbage {
+    Object(Obj),
+    Refs(SharedRefs),
 }
 
 /// The encoded key (element `keypos`, 1-based) of an encoded object.

@@ -2,6 +2,7 @@
 //! canonical encoding of their key.
 
 pub use crate::codec::hash::hash_key;
+use crate::codec::object::Garbage;
 use crate::codec::{terms_equal, Obj};
 use hashbrown::hash_table::{Entry, HashTable};
 
@@ -71,9 +72,8 @@ impl Partition {
     }
 
     /// Stores the encoded object `bytes` (whose key is `key`, canonical).
-    /// Replacing an object of the same length without shared binaries
-    /// rewrites it in place, without allocating; otherwise returns the
-    /// replaced object.
+    /// Replacing an object of the same length rewrites it in place, without
+    /// allocating. Returns what the caller frees after releasing the lock.
     pub fn put_bytes(
         &mut self,
         keypos: usize,
@@ -82,14 +82,16 @@ impl Partition {
         bytes: &[u8],
         has_shared: bool,
         neg_zero: bool,
-    ) -> Option<Obj> {
+    ) -> Option<Garbage> {
         if let Some(existing) = self.map.find_mut(hash, Self::matches(keypos, key)) {
-            if existing.bytes().len() == bytes.len() && !existing.has_shared() {
-                existing.overwrite(bytes, has_shared, neg_zero);
-                return None;
+            if existing.bytes().len() == bytes.len() {
+                return existing
+                    .overwrite(bytes, has_shared, neg_zero)
+                    .map(Garbage::Refs);
             }
         }
         self.put(keypos, hash, Obj::new(bytes, has_shared, neg_zero))
+            .map(Garbage::Object)
     }
 
     /// Removes the object stored under `key` only if it equals `object` exactly.
