@@ -334,49 +334,46 @@ pub fn update_element_impl<'a>(
     };
     // Encode the new values before locking; the encoder keeps their shared
     // binaries alive until the new object holds its own references.
-    let buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    let mut enc = Encoder::with_buffer(env.as_c_arg(), buf);
-    let mut encoded = Vec::with_capacity(changes.len());
-    for change in &changes {
-        encoded.push(
-            change
-                .as_ref()
-                .map_err(|_| Fail::BadArg)
-                .and_then(|&(pos, value)| {
-                    let s = enc.out.len();
-                    enc.term(value.as_c_arg(), true).map_err(|_| Fail::BadArg)?;
-                    Ok((pos, s, enc.out.len()))
-                }),
-        );
-    }
+    with_encoder(env, |enc| {
+        let mut encoded = Vec::with_capacity(changes.len());
+        for change in &changes {
+            encoded.push(
+                change
+                    .as_ref()
+                    .map_err(|_| Fail::BadArg)
+                    .and_then(|&(pos, value)| {
+                        let s = enc.out.len();
+                        enc.term(value.as_c_arg(), true).map_err(|_| Fail::BadArg)?;
+                        Ok((pos, s, enc.out.len()))
+                    }),
+            );
+        }
 
-    let mut part = tab.write(p);
-    let existing = part.get(keypos, k.hash, k.bytes());
-    let base: &Obj = match (existing, &default) {
-        (Some(o), _) => o,
-        (None, Some(d)) => &d.obj,
-        (None, None) => return Ok(atoms::false_().encode(env)),
-    };
-    let ranges = element_ranges(base.bytes());
-    let mut new_elems: Vec<Option<Vec<u8>>> = vec![None; ranges.len()];
-    for change in encoded {
-        let (pos, s, e) = change?;
-        if pos > ranges.len() {
-            return Err(Fail::BadArg);
+        let mut part = tab.write(p);
+        let existing = part.get(keypos, k.hash, k.bytes());
+        let base: &Obj = match (existing, &default) {
+            (Some(o), _) => o,
+            (None, Some(d)) => &d.obj,
+            (None, None) => return Ok(atoms::false_().encode(env)),
+        };
+        let ranges = element_ranges(base.bytes());
+        let mut new_elems: Vec<Option<Vec<u8>>> = vec![None; ranges.len()];
+        for change in encoded {
+            let (pos, s, e) = change?;
+            if pos > ranges.len() {
+                return Err(Fail::BadArg);
+            }
+            if pos == keypos {
+                return Err(cause(atoms::keypos()));
+            }
+            new_elems[pos - 1] = Some(enc.out[s..e].to_vec());
         }
-        if pos == keypos {
-            return Err(cause(atoms::keypos()));
-        }
-        new_elems[pos - 1] = Some(enc.out[s..e].to_vec());
-    }
-    let new_obj = splice(base, &ranges, &new_elems);
-    let replaced = part.put(keypos, k.hash, new_obj);
-    drop(part);
-    drop(replaced);
-    drop(default);
-    let buf = enc.into_buffer();
-    SCRATCH.with(|s| *s.borrow_mut() = buf);
-    Ok(atoms::true_().encode(env))
+        let new_obj = splice(base, &ranges, &new_elems);
+        let replaced = part.put(keypos, k.hash, new_obj);
+        drop(part);
+        drop(replaced);
+        Ok(atoms::true_().encode(env))
+    })
 }
 
 #[rustler::nif]
