@@ -213,12 +213,12 @@ fn tab2list_impl<'a>(env: Env<'a>, t: Term<'a>, may_go_dirty: bool) -> Res<Term<
 
 #[rustler::nif]
 fn lookup<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || lookup_impl(env, t, key, &Route::Hash))
+    run(|| lookup_impl(env, t, key, &Route::Hash))
 }
 
 #[rustler::nif]
 fn member<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || member_impl(env, t, key, &Route::Hash))
+    run(|| member_impl(env, t, key, &Route::Hash))
 }
 
 #[rustler::nif]
@@ -226,12 +226,12 @@ fn insert<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResult<T
     if long_list(objs) {
         return Ok(atoms::dirty().encode(env));
     }
-    run(env, || insert_impl(env, t, objs, &Route::Hash))
+    run(|| insert_impl(env, t, objs, &Route::Hash))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
 fn insert_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || insert_impl(env, t, objs, &Route::Hash))
+    run(|| insert_impl(env, t, objs, &Route::Hash))
 }
 
 #[rustler::nif]
@@ -239,12 +239,12 @@ fn insert_new<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResu
     if long_list(objs) {
         return Ok(atoms::dirty().encode(env));
     }
-    run(env, || insert_new_impl(env, t, objs, &Route::Hash))
+    run(|| insert_new_impl(env, t, objs, &Route::Hash))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
 fn insert_new_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || insert_new_impl(env, t, objs, &Route::Hash))
+    run(|| insert_new_impl(env, t, objs, &Route::Hash))
 }
 
 #[rustler::nif]
@@ -254,32 +254,32 @@ fn lookup_element<'a>(
     key: Term<'a>,
     pos: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
-    run(env, || lookup_element_impl(env, t, key, pos, &Route::Hash))
+    run(|| lookup_element_impl(env, t, key, pos, &Route::Hash))
 }
 
 #[rustler::nif]
 fn delete_key<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || delete_impl(env, t, key, &Route::Hash))
+    run(|| delete_impl(env, t, key, &Route::Hash))
 }
 
 #[rustler::nif]
 fn take<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || take_impl(env, t, key, &Route::Hash))
+    run(|| take_impl(env, t, key, &Route::Hash))
 }
 
 #[rustler::nif]
 fn delete_object<'a>(env: Env<'a>, t: Term<'a>, obj: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || delete_object_impl(env, t, obj, &Route::Hash))
+    run(|| delete_object_impl(env, t, obj, &Route::Hash))
 }
 
 #[rustler::nif]
 fn tab2list<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || tab2list_impl(env, t, true))
+    run(|| tab2list_impl(env, t, true))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
 fn tab2list_dirty<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || tab2list_impl(env, t, false))
+    run(|| tab2list_impl(env, t, false))
 }
 
 /// Calls an operation with partitions chosen by the table's keyslot fun on
@@ -294,7 +294,7 @@ fn routed<'a>(
 ) -> rustler::NifResult<Term<'a>> {
     let route = Route::Slots(slots);
     let op = op.to_term(env).atom_to_string().unwrap_or_default();
-    run(env, || match (op.as_str(), &args[..]) {
+    run(|| match (op.as_str(), &args[..]) {
         ("insert", [o]) => insert_impl(env, t, *o, &route),
         ("insert_new", [o]) => insert_new_impl(env, t, *o, &route),
         ("lookup", [k]) => lookup_impl(env, t, *k, &route),

@@ -70,7 +70,7 @@ fn demonitor(env: Env<'_>, table: &ResourceArc<Table>, mon: &Monitor) {
 /// options already validated by the Erlang side.
 #[rustler::nif]
 fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
+    run(|| {
         let o = rustler::types::tuple::get_tuple(opts)?;
         let [keypos, protection, named, partitions, heir, keyslot, rc, wc, compressed, dc] = o[..]
         else {
@@ -170,7 +170,7 @@ pub fn owner_down(env: Env<'_>, table: &Table, pid: LocalPid) {
 
 #[rustler::nif(name = "delete")]
 fn delete_tab<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
+    run(|| {
         let tab = resolve(t)?;
         check_access(env, &tab, Access::Write)?;
         delete_table(Some(env), &tab);
@@ -180,7 +180,7 @@ fn delete_tab<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
 
 #[rustler::nif]
 fn delete_all_objects<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
+    run(|| {
         let tab = resolve(t)?;
         check_access(env, &tab, Access::Write)?;
         drop_objects(tab.take_all());
@@ -197,7 +197,7 @@ fn give_away<'a>(
     to: Term<'a>,
     gift: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
+    run(|| {
         let to_pid: LocalPid = to.decode()?;
         if !env.is_process_alive(to_pid) {
             return Err(Fail::BadArg);
@@ -254,7 +254,7 @@ fn parse_protection(p: Term<'_>) -> Res<Protection> {
 /// `{protection, P}`, all validated before any is applied; owner only.
 #[rustler::nif]
 fn setopts<'a>(env: Env<'a>, t: Term<'a>, opts: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
+    run(|| {
         let tab = resolve(t)?;
         let items = if opts.is_list() {
             list_terms(opts)?
@@ -281,7 +281,7 @@ fn setopts<'a>(env: Env<'a>, t: Term<'a>, opts: Term<'a>) -> rustler::NifResult<
 
 #[rustler::nif]
 fn rename<'a>(env: Env<'a>, t: Term<'a>, name: Atom) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
+    run(|| {
         let tab = resolve(t)?;
         check_access(env, &tab, Access::Write)?;
         let new = raw(name.to_term(env));
@@ -308,7 +308,7 @@ fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a
     let tab = match resolve(t) {
         Ok(tab) => tab,
         Err(Fail::Cause(c)) if c == atoms::id() => return Ok(atoms::undefined().encode(env)),
-        Err(e) => return Err(raise(env, e)),
+        Err(e) => return Err(raise(e)),
     };
     let s = || tab.state.lock();
     let v = match item.to_term(env).atom_to_string()?.as_str() {
@@ -359,7 +359,7 @@ fn whereis(env: Env<'_>, name: Atom) -> Term<'_> {
 /// `{Fun, Partitions}` for a table with a keyslot fun.
 #[rustler::nif]
 fn keyslot_fun<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
+    run(|| {
         let tab = resolve(t)?;
         let fun = tab
             .state
@@ -378,7 +378,7 @@ fn put_meta<'a>(
     key: Term<'a>,
     value: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
+    run(|| {
         let tab = resolve(t)?;
         let k = encode_value(env, key)?;
         let v = encode_value(env, value)?;
@@ -393,7 +393,7 @@ fn put_meta<'a>(
 /// `[Value]` if set, else `[]`.
 #[rustler::nif]
 fn get_meta<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
+    run(|| {
         let tab = resolve(t)?;
         let k = encode_value(env, key)?;
         let s = tab.state.lock();

@@ -20,10 +20,9 @@ use std::ops::Deref;
 pub mod atoms {
     rustler::atoms! {
         badarg, id, access, badkey, keypos, position, owner, type_ = "type",
-        already_exists, not_owner, shards_keyslot, none, undefined, true_ = "true", false_ = "false",
-        set, public, protected, private, size, memory, name, named_table, heir, keypos_item = "keypos",
-        protection, partitions, read_concurrency, write_concurrency, compressed,
-        decentralized_counters, dirty = "$shards_dirty", ets_transfer = "ETS-TRANSFER",
+        already_exists, not_owner, none, undefined, true_ = "true", false_ = "false",
+        set, public, protected, private,
+        dirty = "$shards_dirty", ets_transfer = "ETS-TRANSFER",
     }
 }
 
@@ -51,20 +50,17 @@ pub fn cause(a: rustler::Atom) -> Fail {
 
 /// Turns a `Fail` into the exception the Erlang wrapper expects:
 /// `badarg`, `{badarg, Cause}` or `shards_keyslot`.
-pub fn raise(env: Env<'_>, f: Fail) -> rustler::Error {
+pub fn raise(f: Fail) -> rustler::Error {
     match f {
         Fail::BadArg => rustler::Error::BadArg,
         Fail::Cause(c) => rustler::Error::RaiseTerm(Box::new((atoms::badarg(), c))),
-        Fail::Keyslot => {
-            let _ = env;
-            rustler::Error::RaiseAtom("shards_keyslot")
-        }
+        Fail::Keyslot => rustler::Error::RaiseAtom("shards_keyslot"),
     }
 }
 
 /// Runs a NIF body, mapping its failure to the exception.
-pub fn run<'a>(env: Env<'a>, f: impl FnOnce() -> Res<Term<'a>>) -> rustler::NifResult<Term<'a>> {
-    f().map_err(|e| raise(env, e))
+pub fn run<'a>(f: impl FnOnce() -> Res<Term<'a>>) -> rustler::NifResult<Term<'a>> {
+    f().map_err(raise)
 }
 
 /// A resolved table argument: a resource term borrowed for the call, or a

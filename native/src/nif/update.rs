@@ -384,9 +384,7 @@ fn update_counter<'a>(
     ops: Term<'a>,
     default: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
-        update_counter_impl(env, t, key, ops, default, &Route::Hash)
-    })
+    run(|| update_counter_impl(env, t, key, ops, default, &Route::Hash))
 }
 
 #[rustler::nif]
@@ -397,7 +395,5 @@ fn update_element<'a>(
     ops: Term<'a>,
     default: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
-    run(env, || {
-        update_element_impl(env, t, key, ops, default, &Route::Hash)
-    })
+    run(|| update_element_impl(env, t, key, ops, default, &Route::Hash))
 }
