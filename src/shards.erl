@@ -15,7 +15,8 @@
          lookup_element/4, member/2, delete/1, delete/2, delete_object/2,
          delete_all_objects/1, take/2, update_counter/3, update_counter/4,
          update_element/3, update_element/4, info/1, info/2, all/0,
-         whereis/1, rename/2, give_away/3, setopts/2, tab2list/1]).
+         whereis/1, rename/2, give_away/3, setopts/2, tab2list/1,
+         first/1, next/2, last/1, prev/2, foldl/3, foldr/3]).
 %% The original shards API: metadata, and the arities taking it last.
 -export([table_meta/1, get_meta/2, get_meta/3, put_meta/3,
          insert/3, insert_new/3, lookup/3, member/3, delete/3,
@@ -29,7 +30,7 @@
                   keypos := pos_integer(), partitions := pos_integer(),
                   keyslot_fun := fun((term(), pos_integer()) -> non_neg_integer()) | undefined,
                   parallel := boolean(), parallel_timeout := timeout()}.
--type option() :: set | public | protected | private | named_table
+-type option() :: set | ordered_set | bag | duplicate_bag | public | protected | private | named_table
                 | {keypos, pos_integer()} | {heir, pid(), term()} | {heir, none}
                 | {write_concurrency, boolean() | auto} | {read_concurrency, boolean()}
                 | {decentralized_counters, boolean()} | compressed
@@ -61,17 +62,14 @@ new(Name, Options) when is_atom(Name), is_list(Options) ->
     O = try parse_options(Options, #opts{})
         catch throw:badarg -> erlang:error(badarg, [Name, Options], error_info())
         end,
-    case O#opts.type of
-        set -> ok;
-        Other -> erlang:error({not_supported_yet, Other}, [Name, Options])
-    end,
     DecCounters = case O#opts.decentralized_counters of
                       default -> O#opts.write_concurrency =:= auto;
                       D -> D
                   end,
     NifOpts = {O#opts.keypos, O#opts.protection, O#opts.named, O#opts.partitions,
                O#opts.heir, O#opts.keyslot_fun, O#opts.read_concurrency,
-               O#opts.write_concurrency, O#opts.compressed, DecCounters},
+               O#opts.write_concurrency, O#opts.compressed, DecCounters,
+               O#opts.type},
     ?NIF(shards_nif:new(Name, NifOpts), [Name, Options]);
 new(Name, Options) ->
     erlang:error(badarg, [Name, Options], error_info()).
@@ -225,6 +223,47 @@ tab2list(Tab) ->
 
 tab2list_dirty(Tab) ->
     ?NIF_AS(tab2list, shards_nif:tab2list_dirty(Tab), [Tab]).
+
+%%% Traversal
+
+%% @doc The first key, as `ets:first/1': the smallest key of an
+%% ordered_set (over all partitions), some key of other types, or
+%% `'$end_of_table''.
+-spec first(tab()) -> term() | '$end_of_table'.
+first(Tab) ->
+    ?NIF(shards_nif:first(Tab), [Tab]).
+
+%% @doc The key after `Key', as `ets:next/2'. In an ordered_set `Key' need
+%% not be in the table; in other types it must be.
+-spec next(tab(), term()) -> term() | '$end_of_table'.
+next(Tab, Key) ->
+    ?NIF(shards_nif:next(Tab, Key), [Tab, Key]).
+
+%% @doc The last key, as `ets:last/1' (`first/1' for unordered types).
+-spec last(tab()) -> term() | '$end_of_table'.
+last(Tab) ->
+    ?NIF(shards_nif:last(Tab), [Tab]).
+
+%% @doc The key before `Key', as `ets:prev/2' (`next/2' for unordered types).
+-spec prev(tab(), term()) -> term() | '$end_of_table'.
+prev(Tab, Key) ->
+    ?NIF(shards_nif:prev(Tab, Key), [Tab, Key]).
+
+%% @doc Folds over all objects, as `ets:foldl/3' (in key order for an
+%% ordered_set).
+-spec foldl(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
+foldl(Fun, Acc, Tab) when is_function(Fun, 2) ->
+    lists:foldl(Fun, Acc, tab2list(Tab));
+foldl(Fun, Acc, Tab) ->
+    erlang:error(badarg, [Fun, Acc, Tab]).
+
+%% @doc Folds over all objects from the last, as `ets:foldr/3' (in reverse
+%% key order for an ordered_set).
+-spec foldr(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
+foldr(Fun, Acc, Tab) when is_function(Fun, 2) ->
+    lists:foldr(Fun, Acc, tab2list(Tab));
+foldr(Fun, Acc, Tab) ->
+    erlang:error(badarg, [Fun, Acc, Tab]).
 
 %%% Information, names and ownership
 

@@ -9,7 +9,8 @@
          delete_object/2, tab2list/1, tab2list_dirty/1, routed/4,
          update_counter/4, update_element/4, delete/1, delete_all_objects/1,
          give_away/3, setopts/2, rename/2, info/2, all/0, whereis/1,
-         keyslot_fun/1, put_meta/3, get_meta/2]).
+         keyslot_fun/1, put_meta/3, get_meta/2, first/1, next/2, last/1,
+         prev/2]).
 
 -on_load(init/0).
 
@@ -54,3 +55,7 @@ whereis(_Name) -> ?NOT_LOADED.
 keyslot_fun(_Tab) -> ?NOT_LOADED.
 put_meta(_Tab, _Key, _Value) -> ?NOT_LOADED.
 get_meta(_Tab, _Key) -> ?NOT_LOADED.
+first(_Tab) -> ?NOT_LOADED.
+next(_Tab, _Key) -> ?NOT_LOADED.
+last(_Tab) -> ?NOT_LOADED.
+prev(_Tab, _Key) -> ?NOT_LOADED.

@@ -1,7 +1,13 @@
 %%% @doc Random differential test (PropEr): random sequences of operations
-%%% are applied to an ets set and to a shards set (random partitions among
-%%% 1, 2, 7, 64 and random keypos 1 or 2); every outcome, errors included,
-%%% and the final contents must be the same.
+%%% are applied to an ets table and to a shards table of the same type (set,
+%%% ordered_set, bag or duplicate_bag; random partitions among 1, 2, 7, 64
+%%% and random keypos 1 or 2); every outcome, errors included, and the final
+%%% contents must be the same.
+%%%
+%%% Results are compared exactly, in order, except where ets itself leaves
+%%% the order to the implementation: the object order of tab2list/1 and
+%%% folds on hashed types (compared as multisets) and which key first/next
+%%% return on hashed types (compared by a full traversal instead).
 %%%
 %%% The number of sequences is 300 by default; set SHARDS_PROPER_N to run
 %%% more (or fewer).
@@ -10,7 +16,7 @@
 -include_lib("proper/include/proper.hrl").
 -include_lib("eunit/include/eunit.hrl").
 
--export([prop_same_as_ets/0, run_ops/3, ops/1]).
+-export([prop_same_as_ets/0, run_ops/4, ops/2]).
 
 -define(DEFAULT_N, 300).
 
@@ -34,31 +40,32 @@ random_ops_test_() ->
 %%%===================================================================
 
 prop_same_as_ets() ->
-    ?FORALL({P, KP}, {elements([1, 2, 7, 64]), elements([1, 2])},
-            ?FORALL(Ops, ops(KP),
+    ?FORALL({Type, P, KP}, {elements([set, ordered_set, bag, duplicate_bag]),
+                            elements([1, 2, 7, 64]), elements([1, 2])},
+            ?FORALL(Ops, ops(Type, KP),
                     begin
-                        {Ok, Report} = run_ops(P, KP, Ops),
-                        ?WHENFAIL(io:format(user, "partitions ~p, keypos ~p~n~p~n",
-                                            [P, KP, Report]),
+                        {Ok, Report} = run_ops(Type, P, KP, Ops),
+                        ?WHENFAIL(io:format(user, "~p, partitions ~p, keypos ~p~n~p~n",
+                                            [Type, P, KP, Report]),
                                   Ok)
                     end)).
 
 %% Applies Ops to both tables; returns {true, []} or {false, Divergences}.
-run_ops(P, KP, Ops) ->
-    E = ets:new(rnd, [set, public, {keypos, KP}]),
-    S = shards:new(rnd, [set, public, {keypos, KP}, {partitions, P}]),
+run_ops(Type, P, KP, Ops) ->
+    E = ets:new(rnd, [Type, public, {keypos, KP}]),
+    S = shards:new(rnd, [Type, public, {keypos, KP}, {partitions, P}]),
     try
         Diffs = lists:append(
                   [begin
-                       ER = apply_op(ets, E, Op),
-                       SR = apply_op(shards, S, Op),
+                       ER = comparable(Type, Op, apply_op(ets, E, Op)),
+                       SR = comparable(Type, Op, apply_op(shards, S, Op)),
                        case shards_test_util:same(ER, SR) of
                            true -> [];
                            false -> [{N, Op, {ets, ER}, {shards, SR}}]
                        end
                    end || {N, Op} <- lists:zip(lists:seq(1, length(Ops)), Ops)]),
-        EL = shards_test_util:sorted(ets:tab2list(E)),
-        SL = shards_test_util:r(fun() -> shards_test_util:sorted(shards:tab2list(S)) end),
+        EL = in_order(Type, ets:tab2list(E)),
+        SL = shards_test_util:r(fun() -> in_order(Type, shards:tab2list(S)) end),
         ESize = ets:info(E, size),
         SSize = shards_test_util:r(fun() -> shards:info(S, size) end),
         Final = case shards_test_util:same({ok, EL}, SL) andalso {ok, ESize} =:= SSize of
@@ -71,6 +78,42 @@ run_ops(P, KP, Ops) ->
         catch shards:delete(S)
     end.
 
+%% Object lists compare in order for an ordered_set, as multisets otherwise.
+in_order(ordered_set, L) -> L;
+in_order(_, L) -> shards_test_util:sorted(L).
+
+%% On hashed types the key that first/next/last/prev return is up to the
+%% implementation: only whether next/prev fail (for a missing key) and
+%% whether first/last find the table empty are compared. Folds and tab2list compare as multisets.
+comparable(ordered_set, _Op, R) -> R;
+comparable(_, {Step, _}, {ok, _}) when Step =:= next; Step =:= prev ->
+    ok;
+comparable(_, {Step}, {ok, K}) when Step =:= first; Step =:= last ->
+    {ok, K =:= '$end_of_table'};
+comparable(_, {Fold, _}, {ok, L}) when Fold =:= foldl; Fold =:= foldr ->
+    {ok, shards_test_util:sorted(L)};
+comparable(_, {tab2list}, {ok, L}) ->
+    {ok, shards_test_util:sorted(L)};
+comparable(_, _Op, R) -> R.
+
+%% Every key, by first/next or last/prev: each exactly once, and for an
+%% ordered_set in order.
+walk(M, T, forward) -> walk(M, T, M:first(T), fun M:next/2, []);
+walk(M, T, backward) -> walk(M, T, M:last(T), fun M:prev/2, []).
+
+walk(_M, _T, '$end_of_table', _Step, Acc) -> lists:reverse(Acc);
+walk(M, T, K, Step, Acc) -> walk(M, T, Step(T, K), Step, [K | Acc]).
+
+apply_op(M, T, {walk, Dir}) ->
+    shards_test_util:r(fun() ->
+                               Keys = walk(M, T, Dir),
+                               case M:info(T, type) of
+                                   ordered_set -> Keys;
+                                   _ -> shards_test_util:sorted(Keys)
+                               end
+                       end);
+apply_op(M, T, {Fold, Tag}) when Fold =:= foldl; Fold =:= foldr ->
+    shards_test_util:r(fun() -> M:Fold(fun(O, Acc) -> [{Tag, O} | Acc] end, [], T) end);
 apply_op(M, T, {lookup_element, K, Pos, Def}) ->
     shards_test_util:r(fun() -> shards_test_util:do(M, lookup_element, [T, K, Pos, Def]) end);
 apply_op(M, T, Op) ->
@@ -155,7 +198,17 @@ update_spec() ->
 
 op(KP) ->
     frequency(
-      [{8, {insert, maybe_bad_object(KP)}},
+      [{1, {walk, forward}},
+       {1, {walk, backward}},
+       {1, {first}},
+       {1, {last}},
+       {2, {next, key()}},
+       {2, {prev, key()}},
+       {1, {foldl, x}},
+       {1, {foldr, x}},
+       {1, {tab2list}},
+       {1, {info, type}},
+       {8, {insert, maybe_bad_object(KP)}},
        {3, {insert, objects(KP)}},
        {4, {insert_new, maybe_bad_object(KP)}},
        {3, {insert_new, objects(KP)}},
@@ -172,5 +225,5 @@ op(KP) ->
        {1, {info, size}},
        {1, {delete_all_objects}}]).
 
-ops(KP) ->
+ops(_Type, KP) ->
     list(op(KP)).

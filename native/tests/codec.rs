@@ -12,3 +12,6 @@ mod compare;
 
 #[path = "../src/codec/hash.rs"]
 mod hash;
+
+#[path = "../src/codec/order.rs"]
+mod order;

@@ -6,7 +6,9 @@ pub mod encode;
 pub mod format;
 pub mod hash;
 pub mod object;
+pub mod order;
 pub mod shared_bin;
+pub mod sort_key;
 
 pub use compare::terms_equal;
 pub use object::Obj;

@@ -3,6 +3,7 @@
 use super::*;
 use crate::codec::object::key_of;
 use crate::table::partition::Partition;
+use crate::table::Kind;
 use parking_lot::RwLockWriteGuard;
 use rustler::Atom;
 
@@ -52,24 +53,26 @@ fn slots_of(tab: &Table, objs: &[Encoded], route: &Route) -> Res<Vec<usize>> {
 pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     let keypos = tab.keypos;
-    let mut replaced = Vec::new();
     if !objs.is_list() {
         // One object, the hot path: encoded in the scratch buffer and stored
         // without allocating when it replaces an object of the same size.
         let old = with_encoder(env, |enc| {
-            let (hash, neg_zero) = encode_object_into(env, objs, keypos, enc)?;
-            let p = route.slot(&tab, 0, hash)?;
+            let k = encode_object_into(env, objs, &tab, enc)?;
+            let p = route.slot(&tab, 0, k.hash)?;
             let normalised;
-            let mut key = key_of(&enc.out, keypos);
-            if neg_zero {
-                let mut k = key.to_vec();
-                format::normalise_neg_zero(&mut k);
-                normalised = k;
-                key = &normalised;
-            }
+            let key: &[u8] = match &k.sort_key {
+                Some(sk) => sk,
+                None if k.neg_zero => {
+                    let mut key = key_of(&enc.out, keypos).to_vec();
+                    format::normalise_neg_zero(&mut key);
+                    normalised = key;
+                    &normalised
+                }
+                None => key_of(&enc.out, keypos),
+            };
             let old =
                 tab.write(p)
-                    .put_bytes(keypos, hash, key, &enc.out, enc.has_shared(), neg_zero);
+                    .put_bytes(keypos, k.hash, key, &enc.out, enc.has_shared(), k.neg_zero);
             enc.take_shared(); // the references now belong to the stored object
             Ok::<_, Fail>(old)
         })?;
@@ -78,15 +81,25 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
     }
     // A list is applied under all its partitions' locks: atomic and
     // isolated, as an ETS insert of a list is.
-    let objs = encode_objects(env, objs, keypos)?.into_vec();
+    let objs = in_insert_order(&tab, encode_objects(env, objs, &tab)?.into_vec());
     let slots = slots_of(&tab, &objs, route)?;
     let (mut guards, which) = lock_for(&tab, &slots);
+    let mut replaced = Vec::new();
     for (o, w) in objs.into_iter().zip(which) {
-        replaced.extend(guards[w].1.put(keypos, o.hash, o.obj));
+        replaced.extend(guards[w].1.put(keypos, o.hash, o.sort_key, o.obj));
     }
     drop(guards);
     drop(replaced); // after the locks are released
     Ok(atoms::true_().encode(env))
+}
+
+/// ETS adds the objects of a list to a `bag` last first (so that they end up
+/// in reverse order under their key); every other type takes them in order.
+fn in_insert_order(tab: &Table, mut objs: Vec<Encoded>) -> Vec<Encoded> {
+    if tab.kind == Kind::Bag {
+        objs.reverse();
+    }
+    objs
 }
 
 pub fn insert_new_impl<'a>(
@@ -96,43 +109,57 @@ pub fn insert_new_impl<'a>(
     route: &Route,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
-    let objs = encode_objects(env, objs, tab.keypos)?.into_vec();
+    let objs = in_insert_order(&tab, encode_objects(env, objs, &tab)?.into_vec());
     let keypos = tab.keypos;
     let slots = slots_of(&tab, &objs, route)?;
     let (mut guards, which) = lock_for(&tab, &slots);
-    let taken = objs.iter().zip(&which).any(|(o, &w)| {
-        o.obj
-            .with_canonical_key(keypos, |k| guards[w].1.get(keypos, o.hash, k).is_some())
-    });
+    let taken = objs
+        .iter()
+        .zip(&which)
+        .any(|(o, &w)| o.with_key(keypos, |k| guards[w].1.contains(keypos, o.hash, k)));
     if taken {
         return Ok(atoms::false_().encode(env));
     }
     let mut replaced = Vec::new(); // duplicates within the list: last one wins
     for (o, w) in objs.into_iter().zip(which) {
-        replaced.extend(guards[w].1.put(keypos, o.hash, o.obj));
+        replaced.extend(guards[w].1.put(keypos, o.hash, o.sort_key, o.obj));
     }
     drop(guards);
     drop(replaced);
     Ok(atoms::true_().encode(env))
 }
 
+/// `[O1, O2 ...]` for stored objects, in their order.
+pub fn object_list<'a>(env: Env<'a>, objs: &[Obj]) -> Term<'a> {
+    objs.iter()
+        .rev()
+        .fold(nil(env), |acc, o| cons(env, object_term(env, o), acc))
+}
+
 pub fn lookup_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Read, route)?;
-    let key = encode_key(env, key)?;
+    let key = encode_key(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
     let part = tab.read(p);
-    Ok(match part.get(tab.keypos, key.hash, key.bytes()) {
-        Some(o) => cons(env, object_term(env, o), nil(env)),
-        None => nil(env),
-    })
+    Ok(object_list(
+        env,
+        part.lookup(tab.keypos, key.hash, key.bytes()),
+    ))
 }
 
 pub fn member_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Read, route)?;
-    let key = encode_key(env, key)?;
+    let key = encode_key(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
-    let found = tab.read(p).get(tab.keypos, key.hash, key.bytes()).is_some();
+    let found = tab.read(p).contains(tab.keypos, key.hash, key.bytes());
     Ok(found.encode(env))
+}
+
+/// Element `pos` (1-based) of a stored object, on the caller's heap.
+pub fn element_term<'a>(env: Env<'a>, obj: &Obj, pos: usize) -> Res<Term<'a>> {
+    let (mut at, _) = format::tuple_element(obj.bytes(), 0, pos - 1).ok_or(Fail::BadArg)?;
+    // SAFETY: `obj` is a valid encoding, alive under the caller's lock.
+    Ok(unsafe { Term::new(env, decode::term(env.as_c_arg(), obj.bytes(), &mut at)) })
 }
 
 pub fn lookup_element_impl<'a>(
@@ -143,25 +170,34 @@ pub fn lookup_element_impl<'a>(
     route: &Route,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Read, route)?;
-    let key = encode_key(env, key)?;
+    let key = encode_key(env, &tab, key)?;
     let pos: usize = match pos.decode::<i64>() {
         Ok(p) if p >= 1 => p as usize,
         _ => return Err(Fail::BadArg),
     };
     let p = route.slot(&tab, 0, key.hash)?;
     let part = tab.read(p);
-    let obj = part
-        .get(tab.keypos, key.hash, key.bytes())
-        .ok_or(cause(atoms::badkey()))?;
-    let (s, _) = format::tuple_element(obj.bytes(), 0, pos - 1).ok_or(Fail::BadArg)?;
-    let mut at = s;
-    // SAFETY: `obj` is a valid encoding, alive under the read lock.
-    Ok(unsafe { Term::new(env, decode::term(env.as_c_arg(), obj.bytes(), &mut at)) })
+    let objs = part.lookup(tab.keypos, key.hash, key.bytes());
+    match objs {
+        [] => Err(cause(atoms::badkey())),
+        [obj] if !tab.kind.is_bag() => element_term(env, obj, pos),
+        _ => {
+            // A bag gives the element of every object under the key.
+            let elems = objs
+                .iter()
+                .map(|o| element_term(env, o, pos))
+                .collect::<Res<Vec<_>>>()?;
+            Ok(elems
+                .into_iter()
+                .rev()
+                .fold(nil(env), |acc, e| cons(env, e, acc)))
+        }
+    }
 }
 
 pub fn delete_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
-    let key = encode_key(env, key)?;
+    let key = encode_key(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
     let removed = tab.write(p).remove(tab.keypos, key.hash, key.bytes());
     drop(removed);
@@ -170,13 +206,10 @@ pub fn delete_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) 
 
 pub fn take_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
-    let key = encode_key(env, key)?;
+    let key = encode_key(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
     let removed = tab.write(p).remove(tab.keypos, key.hash, key.bytes());
-    Ok(match removed {
-        Some(o) => cons(env, object_term(env, &o), nil(env)),
-        None => nil(env),
-    })
+    Ok(object_list(env, removed.as_slice()))
 }
 
 pub fn delete_object_impl<'a>(
@@ -186,12 +219,13 @@ pub fn delete_object_impl<'a>(
     route: &Route,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
-    let probe = encode_object(env, obj, tab.keypos)?;
+    let probe = encode_object(env, obj, &tab)?;
     let p = route.slot(&tab, 0, probe.hash)?;
-    probe.obj.with_canonical_key(tab.keypos, |k| {
+    let removed = probe.with_key(tab.keypos, |k| {
         tab.write(p)
             .remove_exact(tab.keypos, probe.hash, k, probe.obj.bytes())
     });
+    drop(removed);
     Ok(atoms::true_().encode(env))
 }
 
@@ -202,6 +236,14 @@ fn tab2list_impl<'a>(env: Env<'a>, t: Term<'a>, may_go_dirty: bool) -> Res<Term<
         return Ok(atoms::dirty().encode(env));
     }
     let mut acc = nil(env);
+    if tab.kind == Kind::OrderedSet {
+        // Greatest key first, consing onto the front: the list ends up in order.
+        traverse::merged_in_order(&tab, true, |o| {
+            acc = cons(env, object_term(env, o), acc);
+            true
+        });
+        return Ok(acc);
+    }
     for p in 0..tab.lock_count() {
         let part = tab.read(p);
         for o in part.iter() {

@@ -2,7 +2,7 @@
 //! names, info and the original shards' metadata.
 
 use super::*;
-use crate::table::{drop_objects, State};
+use crate::table::{drop_objects, Kind, State};
 use rustler::{Atom, LocalPid, Monitor};
 
 fn raw(t: Term<'_>) -> u64 {
@@ -65,17 +65,44 @@ fn demonitor(env: Env<'_>, table: &ResourceArc<Table>, mon: &Monitor) {
     }
 }
 
+fn parse_kind(t: Term<'_>) -> Res<Kind> {
+    let a: Atom = t.decode()?;
+    Ok(if a == atoms::set() {
+        Kind::Set
+    } else if a == atoms::ordered_set() {
+        Kind::OrderedSet
+    } else if a == atoms::bag() {
+        Kind::Bag
+    } else if a == atoms::duplicate_bag() {
+        Kind::DuplicateBag
+    } else {
+        return Err(Fail::BadArg);
+    })
+}
+
+fn kind_atom(k: Kind) -> Atom {
+    match k {
+        Kind::Set => atoms::set(),
+        Kind::OrderedSet => atoms::ordered_set(),
+        Kind::Bag => atoms::bag(),
+        Kind::DuplicateBag => atoms::duplicate_bag(),
+    }
+}
+
 /// `new(Name, {KeyPos, Protection, Named, Partitions, Heir, KeyslotFun,
-/// ReadConcurrency, WriteConcurrency, Compressed, DecentralizedCounters})`,
+/// ReadConcurrency, WriteConcurrency, Compressed, DecentralizedCounters,
+/// Type})`,
 /// options already validated by the Erlang side.
 #[rustler::nif]
 fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<'a>> {
     run(|| {
         let o = rustler::types::tuple::get_tuple(opts)?;
-        let [keypos, protection, named, partitions, heir, keyslot, rc, wc, compressed, dc] = o[..]
+        let [keypos, protection, named, partitions, heir, keyslot, rc, wc, compressed, dc, kind] =
+            o[..]
         else {
             return Err(Fail::BadArg);
         };
+        let kind = parse_kind(kind)?;
         let keypos: usize = keypos.decode()?;
         let protection = parse_protection(protection)?;
         let named: bool = named.decode()?;
@@ -102,6 +129,7 @@ fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<
         let owner = env.pid();
         let table = ResourceArc::new(Table::new(
             registry::next_id(),
+            kind,
             keypos,
             protection,
             partitions,
@@ -317,7 +345,7 @@ fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a
             .unwrap_or(atoms::undefined().encode(env)),
         "size" => tab.size().encode(env),
         "memory" => tab.memory().div_ceil(8).encode(env),
-        "type" => atoms::set().encode(env),
+        "type" => kind_atom(tab.kind).encode(env),
         "keypos" => tab.keypos.encode(env),
         "protection" => match tab.protection() {
             Protection::Public => atoms::public(),

@@ -5,13 +5,14 @@
 pub mod integer;
 pub mod kv;
 pub mod lifecycle;
+pub mod traverse;
 pub mod update;
 
 use crate::codec::encode::{is_immediate, Encoder};
 use crate::codec::format::{self, IMMEDIATE, TUPLE};
-use crate::codec::{decode, Obj};
+use crate::codec::{decode, sort_key, Obj};
 use crate::table::partition::hash_key;
-use crate::table::{registry, Protection, Table};
+use crate::table::{registry, Kind, Protection, Table};
 use rustler::sys::{enif_get_tuple, enif_make_list_cell, ErlNifTerm};
 use rustler::{Encoder as _, Env, ResourceArc, Term};
 use std::cell::RefCell;
@@ -21,7 +22,8 @@ pub mod atoms {
     rustler::atoms! {
         badarg, id, access, badkey, keypos, position, owner, type_ = "type",
         already_exists, not_owner, none, undefined, true_ = "true", false_ = "false",
-        set, public, protected, private,
+        set, ordered_set, bag, duplicate_bag, public, protected, private,
+        table_type, end_of_table = "$end_of_table",
         dirty = "$shards_dirty", ets_transfer = "ETS-TRANSFER",
     }
 }
@@ -184,7 +186,9 @@ pub fn with_encoder<R>(env: Env<'_>, f: impl FnOnce(&mut Encoder) -> R) -> R {
     r
 }
 
-/// A key in canonical form (`-0.0` as `0.0`, binaries inline) and its hash.
+/// A key as a table compares it: for hashed tables its canonical encoding
+/// (`-0.0` as `0.0`, binaries inline), for ordered_set its sort key; and the
+/// hash that picks its partition.
 pub struct Key {
     bytes: KeyBytes,
     pub hash: u64,
@@ -202,9 +206,23 @@ impl Key {
             KeyBytes::Heap(v) => v,
         }
     }
+
+    /// The sort key to store with a new object of this key (ordered_set).
+    pub fn sort_key(&self, tab: &Table) -> Option<Box<[u8]>> {
+        (tab.kind == Kind::OrderedSet).then(|| self.bytes().into())
+    }
+
+    fn new(bytes: KeyBytes) -> Key {
+        let mut k = Key { bytes, hash: 0 };
+        k.hash = hash_key(k.bytes());
+        k
+    }
 }
 
-pub fn encode_key(env: Env<'_>, key: Term<'_>) -> Res<Key> {
+pub fn encode_key(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
+    if tab.kind == Kind::OrderedSet {
+        return Ok(Key::new(KeyBytes::Heap(sort_key_of(env, key)?.into_vec())));
+    }
     let raw = key.as_c_arg();
     let bytes = if is_immediate(raw) {
         let mut b = [0u8; 9];
@@ -217,36 +235,67 @@ pub fn encode_key(env: Env<'_>, key: Term<'_>) -> Res<Key> {
         format::normalise_neg_zero(&mut v);
         KeyBytes::Heap(v)
     };
-    let mut k = Key { bytes, hash: 0 };
-    k.hash = hash_key(k.bytes());
-    Ok(k)
+    Ok(Key::new(bytes))
 }
 
-/// An object ready to store, with the hash of its key.
+/// The sort key (Erlang term order) of an ordered_set key.
+pub fn sort_key_of(env: Env<'_>, key: Term<'_>) -> Res<Box<[u8]>> {
+    let mut out = Vec::with_capacity(24);
+    // SAFETY: `key` is a term of `env`, the calling process's environment.
+    unsafe { sort_key::put(env.as_c_arg(), key.as_c_arg(), &mut out) }.map_err(|_| Fail::BadArg)?;
+    Ok(out.into_boxed_slice())
+}
+
+/// An object ready to store, with the hash of its key (and for ordered_set
+/// the key's sort key).
 pub struct Encoded {
     pub obj: Obj,
     pub hash: u64,
+    pub sort_key: Option<Box<[u8]>>,
+}
+
+impl Encoded {
+    /// Calls `f` with the key as the table compares it (see `Key`).
+    pub fn with_key<R>(&self, keypos: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        match &self.sort_key {
+            Some(k) => f(k),
+            None => self.obj.with_canonical_key(keypos, f),
+        }
+    }
 }
 
 /// Encodes a tuple for storage: the key inline (canonical), other large
 /// binaries shared. Fails like ETS for non-tuples and tuples shorter than keypos.
-pub fn encode_object(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<Encoded> {
+pub fn encode_object(env: Env<'_>, term: Term<'_>, tab: &Table) -> Res<Encoded> {
     with_encoder(env, |enc| {
-        let (hash, neg_zero) = encode_object_into(env, term, keypos, enc)?;
-        let obj = Obj::new(&enc.out, enc.has_shared(), neg_zero);
+        let k = encode_object_into(env, term, tab, enc)?;
+        let obj = Obj::new(&enc.out, enc.has_shared(), k.neg_zero);
         enc.take_shared();
-        Ok(Encoded { obj, hash })
+        Ok(Encoded {
+            obj,
+            hash: k.hash,
+            sort_key: k.sort_key,
+        })
     })
 }
 
-/// Encodes an object into `enc` (see `encode_object`); returns the hash of
-/// its canonical key and whether the key holds a `-0.0`.
+/// What `encode_object_into` learns about an object's key.
+pub struct ObjKey {
+    pub hash: u64,
+    /// The key holds a `-0.0` (hashed tables compare it as `0.0`).
+    pub neg_zero: bool,
+    /// For ordered_set tables.
+    pub sort_key: Option<Box<[u8]>>,
+}
+
+/// Encodes an object into `enc` (see `encode_object`).
 pub fn encode_object_into(
     env: Env<'_>,
     term: Term<'_>,
-    keypos: usize,
+    tab: &Table,
     enc: &mut Encoder,
-) -> Res<(u64, bool)> {
+) -> Res<ObjKey> {
+    let keypos = tab.keypos;
     let mut arity = 0;
     let mut elems: *const ErlNifTerm = std::ptr::null();
     // SAFETY: `term` belongs to `env`; on success `elems` points at `arity` terms.
@@ -255,31 +304,43 @@ pub fn encode_object_into(
     {
         return Err(Fail::BadArg);
     }
-    {
-        enc.out.clear();
-        enc.out.push(TUPLE);
-        format::put_varint(&mut enc.out, arity as usize);
-        let mut key_range = (0, 0);
-        for i in 0..arity as usize {
-            let start = enc.out.len();
-            // SAFETY: i < arity.
-            let e = unsafe { *elems.add(i) };
-            enc.term(e, i + 1 != keypos).map_err(|_| Fail::BadArg)?;
-            if i + 1 == keypos {
-                key_range = (start, enc.out.len());
-            }
+    enc.out.clear();
+    enc.out.push(TUPLE);
+    format::put_varint(&mut enc.out, arity as usize);
+    let mut key_range = (0, 0);
+    for i in 0..arity as usize {
+        let start = enc.out.len();
+        // SAFETY: i < arity.
+        let e = unsafe { *elems.add(i) };
+        enc.term(e, i + 1 != keypos).map_err(|_| Fail::BadArg)?;
+        if i + 1 == keypos {
+            key_range = (start, enc.out.len());
         }
-        let key = &enc.out[key_range.0..key_range.1];
-        let neg_zero = format::contains_neg_zero(key);
-        let hash = if neg_zero {
-            let mut k = key.to_vec();
-            format::normalise_neg_zero(&mut k);
-            hash_key(&k)
-        } else {
-            hash_key(key)
-        };
-        Ok((hash, neg_zero))
     }
+    let key = &enc.out[key_range.0..key_range.1];
+    let neg_zero = format::contains_neg_zero(key);
+    if tab.kind == Kind::OrderedSet {
+        // SAFETY: keypos <= arity.
+        let key_term = unsafe { Term::new(env, *elems.add(keypos - 1)) };
+        let sk = sort_key_of(env, key_term)?;
+        return Ok(ObjKey {
+            hash: hash_key(&sk),
+            neg_zero,
+            sort_key: Some(sk),
+        });
+    }
+    let hash = if neg_zero {
+        let mut k = key.to_vec();
+        format::normalise_neg_zero(&mut k);
+        hash_key(&k)
+    } else {
+        hash_key(key)
+    };
+    Ok(ObjKey {
+        hash,
+        neg_zero,
+        sort_key: None,
+    })
 }
 
 /// Encodes an object or a list of objects (as `insert/2` takes them).
@@ -298,16 +359,16 @@ impl Objects {
     }
 }
 
-pub fn encode_objects(env: Env<'_>, term: Term<'_>, keypos: usize) -> Res<Objects> {
+pub fn encode_objects(env: Env<'_>, term: Term<'_>, tab: &Table) -> Res<Objects> {
     if term.is_list() {
         let list = list_terms(term)?;
         let objs = list
             .into_iter()
-            .map(|t| encode_object(env, t, keypos))
+            .map(|t| encode_object(env, t, tab))
             .collect::<Res<Vec<_>>>()?;
         Ok(Objects::Many(objs))
     } else {
-        Ok(Objects::One(encode_object(env, term, keypos)?))
+        Ok(Objects::One(encode_object(env, term, tab)?))
     }
 }
 

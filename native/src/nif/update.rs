@@ -87,10 +87,11 @@ fn default_tuple(default: Term<'_>) -> Res<Option<Vec<Term<'_>>>> {
 /// The default object to insert, with its key element replaced by `key`.
 fn default_object<'a>(
     env: Env<'a>,
+    tab: &Table,
     key: Term<'a>,
     default: Option<Vec<Term<'a>>>,
-    keypos: usize,
 ) -> Res<Option<Encoded>> {
+    let keypos = tab.keypos;
     let Some(mut elems) = default else {
         return Ok(None);
     };
@@ -106,7 +107,7 @@ fn default_object<'a>(
             enif_make_tuple_from_array(env.as_c_arg(), raw.as_ptr(), raw.len() as _),
         )
     };
-    encode_object(env, tuple, keypos).map(Some)
+    encode_object(env, tuple, tab).map(Some)
 }
 
 /// Element byte ranges of the tuple encoded in `bytes`.
@@ -199,12 +200,15 @@ pub fn update_counter_impl<'a>(
     // so their errors wait until the key has been looked up.
     let (ops, as_list) = each_op(ops, |o| parse_counter_op(o, keypos));
     let default = default_tuple(default)?;
-    let k = encode_key(env, key)?;
-    let default = default_object(env, key, default, keypos);
+    if tab.kind.is_bag() {
+        return Err(cause(atoms::table_type()));
+    }
+    let k = encode_key(env, &tab, key)?;
+    let default = default_object(env, &tab, key, default);
     let p = route.slot(&tab, 0, k.hash)?;
 
     let mut part = tab.write(p);
-    let default = match part.get(keypos, k.hash, k.bytes()) {
+    let default = match part.lookup(keypos, k.hash, k.bytes()).first() {
         Some(_) => None,
         None => Some(default?.ok_or(cause(atoms::badkey()))?),
     };
@@ -216,7 +220,7 @@ pub fn update_counter_impl<'a>(
             }
         }
     }
-    let existing = part.get(keypos, k.hash, k.bytes());
+    let existing = part.lookup(keypos, k.hash, k.bytes()).first();
     let base: &Obj = match (existing, &default) {
         (Some(o), _) => o,
         (None, Some(d)) => &d.obj,
@@ -257,7 +261,7 @@ pub fn update_counter_impl<'a>(
             .collect::<Vec<_>>()
     });
     let new_obj = splice(base, &ranges, &new_elems);
-    let replaced = part.put(keypos, k.hash, new_obj);
+    let replaced = part.put(keypos, k.hash, k.sort_key(&tab), new_obj);
     drop(part);
     drop(replaced);
     drop(default);
@@ -317,14 +321,17 @@ pub fn update_element_impl<'a>(
     route: &Route,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
+    if tab.kind.is_bag() {
+        return Err(Fail::BadArg);
+    }
     let keypos = tab.keypos;
     let (changes, _) = each_op(ops, parse_element_op);
     let default = default_tuple(default)?;
-    let k = encode_key(env, key)?;
-    let default = default_object(env, key, default, keypos);
+    let k = encode_key(env, &tab, key)?;
+    let default = default_object(env, &tab, key, default);
     let p = route.slot(&tab, 0, k.hash)?;
     // As for counters, a missing key is reported before malformed operations.
-    let missing = tab.read(p).get(keypos, k.hash, k.bytes()).is_none();
+    let missing = !tab.read(p).contains(keypos, k.hash, k.bytes());
     let default = match (missing, default) {
         (false, _) => None,
         (true, d) => match d? {
@@ -350,7 +357,7 @@ pub fn update_element_impl<'a>(
         }
 
         let mut part = tab.write(p);
-        let existing = part.get(keypos, k.hash, k.bytes());
+        let existing = part.lookup(keypos, k.hash, k.bytes()).first();
         let base: &Obj = match (existing, &default) {
             (Some(o), _) => o,
             (None, Some(d)) => &d.obj,
@@ -369,7 +376,7 @@ pub fn update_element_impl<'a>(
             new_elems[pos - 1] = Some(enc.out[s..e].to_vec());
         }
         let new_obj = splice(base, &ranges, &new_elems);
-        let replaced = part.put(keypos, k.hash, new_obj);
+        let replaced = part.put(keypos, k.hash, k.sort_key(&tab), new_obj);
         drop(part);
         drop(replaced);
         Ok(atoms::true_().encode(env))

@@ -1,11 +1,14 @@
 //! A table: N partitions, each behind its own lock, plus the table's metadata.
 
+pub mod bag_store;
+pub mod ordered_store;
 pub mod partition;
 pub mod registry;
+pub mod set_store;
 
 use crate::codec::Obj;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use partition::Partition;
+use partition::{Contents, Partition};
 use rustler::Monitor;
 use std::panic::RefUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -25,6 +28,21 @@ impl Protection {
             1 => Protection::Protected,
             _ => Protection::Private,
         }
+    }
+}
+
+/// The ETS table type.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Set,
+    OrderedSet,
+    Bag,
+    DuplicateBag,
+}
+
+impl Kind {
+    pub fn is_bag(self) -> bool {
+        matches!(self, Kind::Bag | Kind::DuplicateBag)
     }
 }
 
@@ -54,6 +72,7 @@ pub struct State {
 
 pub struct Table {
     pub id: u64,
+    pub kind: Kind,
     pub keypos: usize,
     /// A `Protection`; `setopts/2` may change it.
     protection: AtomicU8,
@@ -86,23 +105,27 @@ impl rustler::Resource for Table {
 }
 
 impl Table {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: u64,
+        kind: Kind,
         keypos: usize,
         protection: Protection,
         partitions: usize,
         owner: u64,
         state: State,
     ) -> Table {
+        let stripes = stripes_for(kind, partitions);
         Table {
             id,
+            kind,
             keypos,
             protection: AtomicU8::new(protection as u8),
             has_keyslot_fun: state.keyslot_fun.is_some(),
             partitions,
-            stripes: stripes_for(partitions),
-            locks: (0..partitions * stripes_for(partitions))
-                .map(|_| Padded(RwLock::new(Partition::default())))
+            stripes,
+            locks: (0..partitions * stripes)
+                .map(|_| Padded(RwLock::new(Partition::new(kind))))
                 .collect(),
             deleted: AtomicBool::new(false),
             owner: AtomicU64::new(owner),
@@ -171,7 +194,7 @@ impl Table {
     }
 
     pub fn size(&self) -> usize {
-        self.locks.iter().map(|p| p.0.read().len()).sum()
+        self.locks.iter().map(|p| p.0.read().size()).sum()
     }
 
     /// Memory in bytes: the partitions plus the table's fixed part.
@@ -184,24 +207,27 @@ impl Table {
 
     /// Empties every partition. The objects are dropped by the caller,
     /// outside the locks (see `drop_objects`).
-    pub fn take_all(&self) -> Vec<hashbrown::HashTable<Obj>> {
+    pub fn take_all(&self) -> Vec<Contents> {
         self.locks.iter().map(|p| p.0.write().take_all()).collect()
     }
 }
 
-/// Lock stripes per partition: enough locks in all (at least 64) that
-/// schedulers rarely meet on one, as ETS's `write_concurrency` locks do,
-/// whatever the number of partitions.
-fn stripes_for(partitions: usize) -> usize {
-    64usize.div_ceil(partitions).next_power_of_two()
+/// Lock stripes per partition. Hashed tables get enough locks in all (at
+/// least 64) that schedulers rarely meet on one, as ETS's
+/// `write_concurrency` locks do, whatever the number of partitions. An
+/// ordered_set gets at least 8: each `next/2` looks in every lock, so more
+/// locks would slow traversal down more than they ease contention.
+fn stripes_for(kind: Kind, partitions: usize) -> usize {
+    let locks: usize = if kind == Kind::OrderedSet { 8 } else { 64 };
+    locks.div_ceil(partitions).next_power_of_two()
 }
 
 /// Above this many objects, freeing happens on a helper thread so that no
 /// scheduler spends milliseconds in `free`.
 const DROP_IN_BACKGROUND: usize = 20_000;
 
-pub fn drop_objects(batches: Vec<hashbrown::HashTable<Obj>>) {
-    let n: usize = batches.iter().map(|b| b.len()).sum();
+pub fn drop_objects(batches: Vec<Contents>) {
+    let n: usize = batches.iter().map(|b| b.size()).sum();
     if n > DROP_IN_BACKGROUND {
         std::thread::spawn(move || drop(batches));
     } else {

@@ -1,79 +1,147 @@
-//! One partition of a `set` table: a hash table of owned objects, keyed by the
-//! canonical encoding of their key.
+//! One lock's worth of a table: the store of its table type.
+//!
+//! Keys are passed as `(hash, key)`: for hashed types `key` is the canonical
+//! encoding of the key; for `ordered_set` it is the sort key (`codec::order`)
+//! and the hash only chose the partition.
+
+use super::bag_store::BagStore;
+use super::ordered_store::OrderedStore;
+use super::set_store::SetStore;
+use super::Kind;
+use crate::codec::object::Garbage;
+use crate::codec::Obj;
+use hashbrown::HashTable;
+use std::collections::BTreeMap;
 
 pub use crate::codec::hash::hash_key;
-use crate::codec::object::Garbage;
-use crate::codec::{terms_equal, Obj};
-use hashbrown::hash_table::{Entry, HashTable};
 
-#[derive(Default)]
-pub struct Partition {
-    map: HashTable<Obj>,
-    /// Heap bytes held by the objects (for `info(T, memory)`).
-    object_bytes: usize,
+pub enum Partition {
+    Set(SetStore),
+    Bag(BagStore),
+    Ordered(OrderedStore),
+}
+
+/// Objects removed by a write, freed by the caller after the lock.
+pub enum Removed {
+    None,
+    One(Obj),
+    Many(Vec<Obj>),
+}
+
+impl Removed {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Removed::None => true,
+            Removed::One(_) => false,
+            Removed::Many(v) => v.is_empty(),
+        }
+    }
+
+    /// The removed objects, oldest first.
+    pub fn as_slice(&self) -> &[Obj] {
+        match self {
+            Removed::None => &[],
+            Removed::One(o) => std::slice::from_ref(o),
+            Removed::Many(v) => v,
+        }
+    }
+}
+
+impl From<Option<Obj>> for Removed {
+    fn from(o: Option<Obj>) -> Removed {
+        o.map_or(Removed::None, Removed::One)
+    }
+}
+
+/// A partition's whole contents, taken out to be freed off the lock.
+pub enum Contents {
+    Set(HashTable<Obj>),
+    Bag(HashTable<Vec<Obj>>),
+    Ordered(BTreeMap<Box<[u8]>, Obj>),
+}
+
+impl Contents {
+    pub fn size(&self) -> usize {
+        match self {
+            Contents::Set(m) => m.len(),
+            Contents::Bag(m) => m.iter().map(Vec::len).sum(),
+            Contents::Ordered(m) => m.len(),
+        }
+    }
 }
 
 impl Partition {
-    pub fn len(&self) -> usize {
-        self.map.len()
+    pub fn new(kind: Kind) -> Partition {
+        match kind {
+            Kind::Set => Partition::Set(SetStore::default()),
+            Kind::Bag => Partition::Bag(BagStore::new(false)),
+            Kind::DuplicateBag => Partition::Bag(BagStore::new(true)),
+            Kind::OrderedSet => Partition::Ordered(OrderedStore::default()),
+        }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+    /// Number of objects.
+    pub fn size(&self) -> usize {
+        match self {
+            Partition::Set(s) => s.size(),
+            Partition::Bag(s) => s.size(),
+            Partition::Ordered(s) => s.size(),
+        }
     }
 
-    /// Bytes used: the objects plus the hash table's slots and control bytes.
     pub fn memory(&self) -> usize {
-        self.object_bytes + self.map.capacity() * (std::mem::size_of::<Obj>() + 1)
+        match self {
+            Partition::Set(s) => s.memory(),
+            Partition::Bag(s) => s.memory(),
+            Partition::Ordered(s) => s.memory(),
+        }
     }
 
-    fn rehash(keypos: usize) -> impl Fn(&Obj) -> u64 {
-        move |o: &Obj| o.with_canonical_key(keypos, hash_key)
+    /// The objects under `key` (at most one, except in bags).
+    #[inline]
+    pub fn lookup(&self, keypos: usize, hash: u64, key: &[u8]) -> &[Obj] {
+        match self {
+            Partition::Set(s) => s.get(keypos, hash, key).map_or(&[], std::slice::from_ref),
+            Partition::Bag(s) => s.get(keypos, hash, key),
+            Partition::Ordered(s) => s.get(key).map_or(&[], std::slice::from_ref),
+        }
     }
 
-    fn matches(keypos: usize, key: &[u8]) -> impl Fn(&Obj) -> bool + '_ {
-        move |o: &Obj| o.with_canonical_key(keypos, |k| k == key)
+    #[inline]
+    pub fn contains(&self, keypos: usize, hash: u64, key: &[u8]) -> bool {
+        !self.lookup(keypos, hash, key).is_empty()
     }
 
-    pub fn get(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<&Obj> {
-        self.map.find(hash, Self::matches(keypos, key))
-    }
-
-    /// For in-place updates that change neither the key nor the length.
+    /// The object under `key`, for in-place updates (not in bags, which
+    /// refuse updates before getting here).
     pub fn get_mut(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Option<&mut Obj> {
-        self.map.find_mut(hash, Self::matches(keypos, key))
+        match self {
+            Partition::Set(s) => s.get_mut(keypos, hash, key),
+            Partition::Bag(_) => None,
+            Partition::Ordered(s) => s.get_mut(key),
+        }
     }
 
-    /// Inserts or replaces; returns the replaced object.
-    pub fn put(&mut self, keypos: usize, hash: u64, obj: Obj) -> Option<Obj> {
-        self.object_bytes += obj.footprint();
-        let map = &mut self.map;
-        let entry = obj.with_canonical_key(keypos, |key| {
-            map.entry(hash, Self::matches(keypos, key), Self::rehash(keypos))
-        });
-        match entry {
-            Entry::Occupied(mut e) => {
-                let old = std::mem::replace(e.get_mut(), obj);
-                self.object_bytes -= old.footprint();
-                Some(old)
-            }
-            Entry::Vacant(e) => {
-                e.insert(obj);
-                None
+    /// Stores `obj` (`sort_key` is its key's sort key, for ordered_set).
+    /// Returns a replaced object, or in a bag an equal one left out.
+    pub fn put(
+        &mut self,
+        keypos: usize,
+        hash: u64,
+        sort_key: Option<Box<[u8]>>,
+        obj: Obj,
+    ) -> Option<Obj> {
+        match self {
+            Partition::Set(s) => s.put(keypos, hash, obj),
+            Partition::Bag(s) => s.put(keypos, hash, obj),
+            Partition::Ordered(s) => {
+                s.put(sort_key.expect("ordered_set objects have a sort key"), obj)
             }
         }
     }
 
-    pub fn remove(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Option<Obj> {
-        let e = self.map.find_entry(hash, Self::matches(keypos, key)).ok()?;
-        let (obj, _) = e.remove();
-        self.object_bytes -= obj.footprint();
-        Some(obj)
-    }
-
-    /// Stores the encoded object `bytes` (whose key is `key`, canonical).
-    /// Replacing an object of the same length rewrites it in place, without
-    /// allocating. Returns what the caller frees after releasing the lock.
+    /// Stores an object from encoded bytes (the hot path of `insert/2`).
+    #[allow(clippy::too_many_arguments)]
     pub fn put_bytes(
         &mut self,
         keypos: usize,
@@ -83,38 +151,84 @@ impl Partition {
         has_shared: bool,
         neg_zero: bool,
     ) -> Option<Garbage> {
-        if let Some(existing) = self.map.find_mut(hash, Self::matches(keypos, key)) {
-            if existing.bytes().len() == bytes.len() {
-                return existing
-                    .overwrite(bytes, has_shared, neg_zero)
-                    .map(Garbage::Refs);
-            }
+        match self {
+            Partition::Set(s) => s.put_bytes(keypos, hash, key, bytes, has_shared, neg_zero),
+            Partition::Bag(s) => s
+                .put(keypos, hash, Obj::new(bytes, has_shared, neg_zero))
+                .map(Garbage::Object),
+            Partition::Ordered(s) => s.put_bytes(key, bytes, has_shared, neg_zero),
         }
-        self.put(keypos, hash, Obj::new(bytes, has_shared, neg_zero))
-            .map(Garbage::Object)
     }
 
-    /// Removes the object stored under `key` only if it equals `object` exactly.
-    pub fn remove_exact(&mut self, keypos: usize, hash: u64, key: &[u8], object: &[u8]) -> bool {
-        let Ok(e) = self.map.find_entry(hash, Self::matches(keypos, key)) else {
-            return false;
-        };
-        if !terms_equal(e.get().bytes(), object) {
-            return false;
+    /// Removes every object under `key`.
+    pub fn remove(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Removed {
+        match self {
+            Partition::Set(s) => s.remove(keypos, hash, key).into(),
+            Partition::Bag(s) => Removed::Many(s.remove(keypos, hash, key)),
+            Partition::Ordered(s) => s.remove(key).into(),
         }
-        let (obj, _) = e.remove();
-        self.object_bytes -= obj.footprint();
-        true
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Obj> {
-        self.map.iter()
+    /// Removes the objects under `key` that equal `object` exactly.
+    pub fn remove_exact(&mut self, keypos: usize, hash: u64, key: &[u8], object: &[u8]) -> Removed {
+        match self {
+            Partition::Set(s) => s.remove_exact(keypos, hash, key, object).into(),
+            Partition::Bag(s) => Removed::Many(s.remove_exact(keypos, hash, key, object)),
+            Partition::Ordered(s) => s.remove_exact(key, object).into(),
+        }
+    }
+
+    /// Every object (in key order for ordered_set).
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &Obj> + '_> {
+        match self {
+            Partition::Set(s) => Box::new(s.iter()),
+            Partition::Bag(s) => Box::new(s.iter()),
+            Partition::Ordered(s) => Box::new(s.iter().map(|(_, o)| o)),
+        }
+    }
+
+    /// Keeps the objects for which `keep` is true.
+    pub fn retain(&mut self, keep: impl FnMut(&Obj) -> bool) {
+        match self {
+            Partition::Set(s) => s.retain(keep),
+            Partition::Bag(s) => s.retain(keep),
+            Partition::Ordered(s) => s.retain(keep),
+        }
+    }
+
+    /// The ordered store, for ordered_set traversal.
+    pub fn as_ordered(&self) -> Option<&OrderedStore> {
+        match self {
+            Partition::Ordered(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Traversal position of `key` in a hashed partition.
+    pub fn bucket_of(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<usize> {
+        match self {
+            Partition::Set(s) => s.bucket_of(keypos, hash, key),
+            Partition::Bag(s) => s.bucket_of(keypos, hash, key),
+            Partition::Ordered(_) => None,
+        }
+    }
+
+    /// An object of the first key at traversal position `from` or after.
+    pub fn next_from(&self, from: usize) -> Option<(usize, &Obj)> {
+        match self {
+            Partition::Set(s) => s.next_from(from),
+            Partition::Bag(s) => s.next_from(from),
+            Partition::Ordered(_) => None,
+        }
     }
 
     /// Empties the partition, handing back the objects so the caller can drop
     /// them outside the lock.
-    pub fn take_all(&mut self) -> HashTable<Obj> {
-        self.object_bytes = 0;
-        std::mem::take(&mut self.map)
+    pub fn take_all(&mut self) -> Contents {
+        match self {
+            Partition::Set(s) => Contents::Set(s.take_all()),
+            Partition::Bag(s) => Contents::Bag(s.take_all()),
+            Partition::Ordered(s) => Contents::Ordered(s.take_all()),
+        }
     }
 }

@@ -1,0 +1,317 @@
+//! Sort keys of VM terms: see `order.rs` for the byte layout.
+//!
+//! Pids, ports and references are ordered as the VM orders them: node name,
+//! then node creation, then their numbers (pid serial before pid number;
+//! reference words from the most significant). Funs are ordered by their
+//! external format, which groups them by module like the VM does but may
+//! order two funs of one module differently from it.
+
+use super::order::{self, *};
+use rustler::sys::*;
+use std::mem::MaybeUninit;
+use std::os::raw::{c_char, c_int, c_uint};
+
+/// The term has no sort key (it cannot be serialised).
+#[derive(Debug)]
+pub struct NoKey;
+
+/// Appends the sort key of `t`, a term of `env`.
+///
+/// # Safety
+/// `env` must be the calling process's environment and `t` one of its terms.
+pub unsafe fn put(env: *mut ErlNifEnv, t: ErlNifTerm, out: &mut Vec<u8>) -> Result<(), NoKey> {
+    put_term(env, t, false, out)
+}
+
+unsafe fn put_term(
+    env: *mut ErlNifEnv,
+    t: ErlNifTerm,
+    exact: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), NoKey> {
+    use ErlNifTermType::*;
+    match enif_term_type(env, t) {
+        ERL_NIF_TERM_TYPE_INTEGER => {
+            out.push(NUMBER);
+            if exact {
+                out.push(EXACT_INTEGER);
+            }
+            let mut i = 0i64;
+            if enif_get_int64(env, t, &mut i) != 0 {
+                order::put_i64(out, i);
+            } else {
+                put_bignum(&external(env, t)?, out)?;
+            }
+        }
+        ERL_NIF_TERM_TYPE_FLOAT => {
+            out.push(NUMBER);
+            if exact {
+                out.push(EXACT_FLOAT);
+            }
+            let mut f = 0.0f64;
+            enif_get_double(env, t, &mut f);
+            order::put_f64(out, f);
+        }
+        ERL_NIF_TERM_TYPE_ATOM => {
+            out.push(ATOM);
+            let text = atom_text(env, t)?;
+            put_bits(out, &text, text.len() * 8);
+        }
+        ERL_NIF_TERM_TYPE_TUPLE => {
+            let mut arity: c_int = 0;
+            let mut elems: *const ErlNifTerm = std::ptr::null();
+            enif_get_tuple(env, t, &mut arity, &mut elems);
+            out.push(TUPLE);
+            put_count(out, arity as usize);
+            for i in 0..arity as usize {
+                put_term(env, *elems.add(i), exact, out)?;
+            }
+        }
+        ERL_NIF_TERM_TYPE_LIST => {
+            let (mut head, mut tail) = (super::from_raw(0), super::from_raw(0));
+            let mut cur = t;
+            while enif_get_list_cell(env, cur, &mut head, &mut tail) != 0 {
+                out.push(CONS);
+                put_term(env, head, exact, out)?;
+                cur = tail;
+            }
+            if enif_is_empty_list(env, cur) != 0 {
+                out.push(NIL);
+            } else {
+                put_term(env, cur, exact, out)?; // improper tail
+            }
+        }
+        ERL_NIF_TERM_TYPE_MAP => put_map(env, t, exact, out)?,
+        ERL_NIF_TERM_TYPE_BITSTRING => {
+            out.push(BITSTRING);
+            let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
+            if enif_inspect_binary(env, t, bin.as_mut_ptr()) != 0 {
+                let bin = bin.assume_init();
+                put_bits(
+                    out,
+                    std::slice::from_raw_parts(bin.data, bin.size),
+                    bin.size * 8,
+                );
+            } else {
+                put_bitstring(&external(env, t)?, out)?;
+            }
+        }
+        ERL_NIF_TERM_TYPE_REFERENCE => {
+            out.push(REFERENCE);
+            put_reference(&external(env, t)?, out)?;
+        }
+        ERL_NIF_TERM_TYPE_PID => {
+            out.push(PID);
+            put_pid(&external(env, t)?, out)?;
+        }
+        ERL_NIF_TERM_TYPE_PORT => {
+            out.push(PORT);
+            put_port(&external(env, t)?, out)?;
+        }
+        _ => {
+            out.push(FUN);
+            let ext = external(env, t)?;
+            put_bits(out, &ext, ext.len() * 8);
+        }
+    }
+    Ok(())
+}
+
+/// Maps compare by size, then keys (in exact order, integers before floats)
+/// and then values in key order.
+unsafe fn put_map(
+    env: *mut ErlNifEnv,
+    t: ErlNifTerm,
+    exact: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), NoKey> {
+    let mut size = 0;
+    enif_get_map_size(env, t, &mut size);
+    let mut pairs = Vec::with_capacity(size);
+    let mut it = MaybeUninit::<ErlNifMapIterator>::uninit();
+    if enif_map_iterator_create(
+        env,
+        t,
+        it.as_mut_ptr(),
+        ErlNifMapIteratorEntry::ERL_NIF_MAP_ITERATOR_HEAD,
+    ) == 0
+    {
+        return Err(NoKey);
+    }
+    let (mut k, mut v) = (super::from_raw(0), super::from_raw(0));
+    let mut result = Ok(());
+    while enif_map_iterator_get_pair(env, it.as_mut_ptr(), &mut k, &mut v) != 0 {
+        let mut key = Vec::new();
+        if let Err(e) = put_term(env, k, true, &mut key) {
+            result = Err(e);
+            break;
+        }
+        pairs.push((key, v));
+        enif_map_iterator_next(env, it.as_mut_ptr());
+    }
+    enif_map_iterator_destroy(env, it.as_mut_ptr());
+    result?;
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    out.push(MAP);
+    put_count(out, size);
+    for (key, _) in &pairs {
+        out.extend_from_slice(key);
+    }
+    for (_, value) in pairs {
+        put_term(env, value, exact, out)?;
+    }
+    Ok(())
+}
+
+/// An atom's text as UTF-8 (the VM compares atoms by their UTF-8 bytes).
+unsafe fn atom_text(env: *mut ErlNifEnv, t: ErlNifTerm) -> Result<Vec<u8>, NoKey> {
+    let mut len: c_uint = 0;
+    if enif_get_atom_length(env, t, &mut len, ErlNifCharEncoding::ERL_NIF_LATIN1) != 0 {
+        let mut buf = vec![0u8; len as usize + 1];
+        enif_get_atom(
+            env,
+            t,
+            buf.as_mut_ptr() as *mut c_char,
+            len + 1,
+            ErlNifCharEncoding::ERL_NIF_LATIN1,
+        );
+        buf.truncate(len as usize);
+        if buf.is_ascii() {
+            return Ok(buf);
+        }
+        let text: String = buf.iter().map(|&b| b as char).collect();
+        return Ok(text.into_bytes());
+    }
+    // Characters beyond Latin-1: the external format has the UTF-8 text.
+    let ext = external(env, t)?;
+    let mut p = 1;
+    read_atom(&ext, &mut p).map(|s| s.to_vec())
+}
+
+/// `term_to_binary(t)`.
+unsafe fn external(env: *mut ErlNifEnv, t: ErlNifTerm) -> Result<Vec<u8>, NoKey> {
+    let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
+    if enif_term_to_binary(env, t, bin.as_mut_ptr()) == 0 {
+        return Err(NoKey);
+    }
+    let mut bin = bin.assume_init();
+    let v = std::slice::from_raw_parts(bin.data, bin.size).to_vec();
+    enif_release_binary(&mut bin);
+    Ok(v)
+}
+
+// External term format tags.
+const SMALL_BIG_EXT: u8 = 110;
+const LARGE_BIG_EXT: u8 = 111;
+const BIT_BINARY_EXT: u8 = 77;
+const NEWER_REFERENCE_EXT: u8 = 90;
+const NEW_PID_EXT: u8 = 88;
+const NEW_PORT_EXT: u8 = 89;
+const V4_PORT_EXT: u8 = 120;
+
+fn take<'a>(b: &'a [u8], p: &mut usize, n: usize) -> Result<&'a [u8], NoKey> {
+    let s = b.get(*p..*p + n).ok_or(NoKey)?;
+    *p += n;
+    Ok(s)
+}
+
+fn read_u32(b: &[u8], p: &mut usize) -> Result<u32, NoKey> {
+    Ok(u32::from_be_bytes(take(b, p, 4)?.try_into().unwrap()))
+}
+
+/// The text of the atom at `*p` (any of the four atom encodings).
+fn read_atom<'a>(b: &'a [u8], p: &mut usize) -> Result<&'a [u8], NoKey> {
+    let tag = *take(b, p, 1)?.first().ok_or(NoKey)?;
+    let len = match tag {
+        100 | 118 => u16::from_be_bytes(take(b, p, 2)?.try_into().unwrap()) as usize,
+        115 | 119 => take(b, p, 1)?[0] as usize,
+        _ => return Err(NoKey),
+    };
+    take(b, p, len)
+}
+
+/// The node's name: nodes are ordered by name, then creation (which the
+/// callers append, as it comes later in the format).
+fn put_node(b: &[u8], p: &mut usize, out: &mut Vec<u8>) -> Result<(), NoKey> {
+    let name = read_atom(b, p)?;
+    put_bits(out, name, name.len() * 8);
+    Ok(())
+}
+
+fn put_bignum(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
+    let mut p = 1;
+    let n = match *take(ext, &mut p, 1)?.first().ok_or(NoKey)? {
+        SMALL_BIG_EXT => take(ext, &mut p, 1)?[0] as usize,
+        LARGE_BIG_EXT => read_u32(ext, &mut p)? as usize,
+        _ => return Err(NoKey),
+    };
+    let negative = take(ext, &mut p, 1)?[0] != 0;
+    let mut magnitude = take(ext, &mut p, n)?.to_vec(); // little-endian digits
+    magnitude.reverse();
+    order::put_number(out, negative, &magnitude, 0);
+    Ok(())
+}
+
+fn put_bitstring(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
+    let mut p = 1;
+    if take(ext, &mut p, 1)?[0] != BIT_BINARY_EXT {
+        return Err(NoKey);
+    }
+    let len = read_u32(ext, &mut p)? as usize;
+    let last_bits = take(ext, &mut p, 1)?[0] as usize;
+    let data = take(ext, &mut p, len)?;
+    put_bits(out, data, len.saturating_sub(1) * 8 + last_bits);
+    Ok(())
+}
+
+fn put_reference(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
+    let mut p = 1;
+    if take(ext, &mut p, 1)?[0] != NEWER_REFERENCE_EXT {
+        return Err(NoKey);
+    }
+    let words = u16::from_be_bytes(take(ext, &mut p, 2)?.try_into().unwrap()) as usize;
+    put_node(ext, &mut p, out)?;
+    out.extend_from_slice(take(ext, &mut p, 4)?); // creation
+    let mut ids = (0..words)
+        .map(|_| read_u32(ext, &mut p))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Compared as one number, most significant word last in the format.
+    while ids.len() > 1 && ids.last() == Some(&0) {
+        ids.pop();
+    }
+    put_count(out, ids.len());
+    for w in ids.iter().rev() {
+        out.extend_from_slice(&w.to_be_bytes());
+    }
+    Ok(())
+}
+
+fn put_pid(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
+    let mut p = 1;
+    if take(ext, &mut p, 1)?[0] != NEW_PID_EXT {
+        return Err(NoKey);
+    }
+    put_node(ext, &mut p, out)?;
+    let number = take(ext, &mut p, 4)?.to_vec();
+    let serial = take(ext, &mut p, 4)?.to_vec();
+    let creation = take(ext, &mut p, 4)?;
+    out.extend_from_slice(creation);
+    out.extend_from_slice(&serial);
+    out.extend_from_slice(&number);
+    Ok(())
+}
+
+fn put_port(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
+    let mut p = 1;
+    let tag = take(ext, &mut p, 1)?[0];
+    put_node(ext, &mut p, out)?;
+    let id: u64 = match tag {
+        NEW_PORT_EXT => read_u32(ext, &mut p)? as u64,
+        V4_PORT_EXT => u64::from_be_bytes(take(ext, &mut p, 8)?.try_into().unwrap()),
+        _ => return Err(NoKey),
+    };
+    let creation = take(ext, &mut p, 4)?;
+    out.extend_from_slice(creation);
+    out.extend_from_slice(&id.to_be_bytes());
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! A `set` partition: a hash table of owned objects, keyed by the canonical
+//! encoding of their key.
+
+use crate::codec::hash::hash_key;
+use crate::codec::object::Garbage;
+use crate::codec::{terms_equal, Obj};
+use hashbrown::hash_table::{Entry, HashTable};
+
+#[derive(Default)]
+pub struct SetStore {
+    map: HashTable<Obj>,
+    /// Heap bytes held by the objects (for `info(T, memory)`).
+    object_bytes: usize,
+}
+
+impl SetStore {
+    pub fn size(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Bytes used: the objects plus the hash table's slots and control bytes.
+    pub fn memory(&self) -> usize {
+        self.object_bytes + self.map.capacity() * (std::mem::size_of::<Obj>() + 1)
+    }
+
+    pub(super) fn rehash(keypos: usize) -> impl Fn(&Obj) -> u64 {
+        move |o: &Obj| o.with_canonical_key(keypos, hash_key)
+    }
+
+    pub(super) fn matches(keypos: usize, key: &[u8]) -> impl Fn(&Obj) -> bool + '_ {
+        move |o: &Obj| o.with_canonical_key(keypos, |k| k == key)
+    }
+
+    pub fn get(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<&Obj> {
+        self.map.find(hash, Self::matches(keypos, key))
+    }
+
+    /// For in-place updates that change neither the key nor the length.
+    pub fn get_mut(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Option<&mut Obj> {
+        self.map.find_mut(hash, Self::matches(keypos, key))
+    }
+
+    /// Inserts or replaces; returns the replaced object.
+    pub fn put(&mut self, keypos: usize, hash: u64, obj: Obj) -> Option<Obj> {
+        self.object_bytes += obj.footprint();
+        let map = &mut self.map;
+        let entry = obj.with_canonical_key(keypos, |key| {
+            map.entry(hash, Self::matches(keypos, key), Self::rehash(keypos))
+        });
+        match entry {
+            Entry::Occupied(mut e) => {
+                let old = std::mem::replace(e.get_mut(), obj);
+                self.object_bytes -= old.footprint();
+                Some(old)
+            }
+            Entry::Vacant(e) => {
+                e.insert(obj);
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Option<Obj> {
+        let e = self.map.find_entry(hash, Self::matches(keypos, key)).ok()?;
+        let (obj, _) = e.remove();
+        self.object_bytes -= obj.footprint();
+        Some(obj)
+    }
+
+    /// Stores the encoded object `bytes` (whose key is `key`, canonical).
+    /// Replacing an object of the same length rewrites it in place, without
+    /// allocating. Returns what the caller frees after releasing the lock.
+    pub fn put_bytes(
+        &mut self,
+        keypos: usize,
+        hash: u64,
+        key: &[u8],
+        bytes: &[u8],
+        has_shared: bool,
+        neg_zero: bool,
+    ) -> Option<Garbage> {
+        if let Some(existing) = self.map.find_mut(hash, Self::matches(keypos, key)) {
+            if existing.bytes().len() == bytes.len() {
+                return existing
+                    .overwrite(bytes, has_shared, neg_zero)
+                    .map(Garbage::Refs);
+            }
+        }
+        self.put(keypos, hash, Obj::new(bytes, has_shared, neg_zero))
+            .map(Garbage::Object)
+    }
+
+    /// Removes the object stored under `key` only if it equals `object` exactly.
+    pub fn remove_exact(
+        &mut self,
+        keypos: usize,
+        hash: u64,
+        key: &[u8],
+        object: &[u8],
+    ) -> Option<Obj> {
+        let e = self.map.find_entry(hash, Self::matches(keypos, key)).ok()?;
+        if !terms_equal(e.get().bytes(), object) {
+            return None;
+        }
+        let (obj, _) = e.remove();
+        self.object_bytes -= obj.footprint();
+        Some(obj)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Obj> {
+        self.map.iter()
+    }
+
+    /// Keeps the objects for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Obj) -> bool) {
+        let mut freed = 0;
+        self.map.retain(|o| {
+            let k = keep(o);
+            if !k {
+                freed += o.footprint();
+            }
+            k
+        });
+        self.object_bytes -= freed;
+    }
+
+    /// The bucket holding `key`: a traversal position.
+    pub fn bucket_of(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<usize> {
+        self.map.find_bucket_index(hash, Self::matches(keypos, key))
+    }
+
+    /// The first object in bucket `from` or after it.
+    pub fn next_from(&self, from: usize) -> Option<(usize, &Obj)> {
+        (from..self.map.num_buckets()).find_map(|i| self.map.get_bucket(i).map(|o| (i, o)))
+    }
+
+    /// Empties the partition, handing back the objects so the caller can drop
+    /// them outside the lock.
+    pub fn take_all(&mut self) -> HashTable<Obj> {
+        self.object_bytes = 0;
+        std::mem::take(&mut self.map)
+    }
+}
