@@ -13,5 +13,7 @@ mod compare;
 #[path = "../src/codec/hash.rs"]
 mod hash;
 
+// The class tags are used only by the NIF glue.
+#[allow(dead_code)]
 #[path = "../src/codec/order.rs"]
 mod order;

@@ -34,12 +34,16 @@ pub const EXACT_FLOAT: u8 = 1;
 /// Appends the first `bit_len` bits of `data` (most significant bit of each
 /// byte first) so that byte-wise order is bit-wise lexicographic order with a
 /// prefix sorting first.
+pub fn put_bits(out: &mut Vec<u8>, data: &[u8], bit_len: usize) {
+    put_bits_with(out, bit_len, |i| (data[i / 8] >> (7 - i % 8)) & 1)
+}
+
+/// `put_bits` for bits given by a function (`bit(i)` is 0 or 1).
 ///
 /// Bits go in groups of seven, each group in the top of a byte whose lowest
 /// bit says whether a full group follows. The last group (0 to 6 bits, left
 /// aligned) has that bit clear and is followed by its bit count.
-pub fn put_bits(out: &mut Vec<u8>, data: &[u8], bit_len: usize) {
-    let bit = |i: usize| (data[i / 8] >> (7 - i % 8)) & 1;
+fn put_bits_with(out: &mut Vec<u8>, bit_len: usize, bit: impl Fn(usize) -> u8) {
     let mut i = 0;
     while bit_len - i >= 7 {
         let mut group = 0u8;
@@ -63,8 +67,8 @@ pub fn put_bits(out: &mut Vec<u8>, data: &[u8], bit_len: usize) {
 /// bytes whatever their type (`1`, `1.0` and `2.0 / 2`).
 ///
 /// Layout: a sign byte (0 negative, 1 zero, 2 positive); then, for non-zero
-/// values, the binary exponent (position of the leading one bit, biased,
-/// big-endian) and the bits after the leading one without trailing zeros
+/// values, the binary exponent (position of the leading one bit, as a
+/// biased 32-bit big-endian number: no term has 2^31 bits) and the bits after the leading one without trailing zeros
 /// (`put_bits`). Negative numbers have those bytes inverted, so that larger
 /// magnitudes sort first.
 pub fn put_number(out: &mut Vec<u8>, negative: bool, magnitude: &[u8], shift: i64) {
@@ -85,24 +89,42 @@ pub fn put_number(out: &mut Vec<u8>, negative: bool, magnitude: &[u8], shift: i6
 
     out.push(if negative { 0 } else { 2 });
     let start = out.len();
-    out.extend_from_slice(&((exponent as u64) ^ (1 << 63)).to_be_bytes());
+    put_exponent(out, exponent);
     // The bits after the leading one, up to and including the last one bit.
-    let n = last_one - lead;
-    let mut fraction = vec![0u8; n.div_ceil(8)];
-    for k in 0..n {
+    put_bits_with(out, last_one - lead, |k| {
         let src = lead + 1 + k;
-        let b = (mag[src / 8] >> (7 - src % 8)) & 1;
-        fraction[k / 8] |= b << (7 - k % 8);
-    }
-    put_bits(out, &fraction, n);
+        (mag[src / 8] >> (7 - src % 8)) & 1
+    });
     if negative {
         out[start..].iter_mut().for_each(|b| *b = !*b);
     }
 }
 
+fn put_exponent(out: &mut Vec<u8>, e: i64) {
+    out.extend_from_slice(&((e as i32 as u32) ^ (1 << 31)).to_be_bytes());
+}
+
 /// Appends an integer that fits in 64 bits.
 pub fn put_i64(out: &mut Vec<u8>, v: i64) {
-    put_number(out, v < 0, &v.unsigned_abs().to_be_bytes(), 0);
+    put_u64_shifted(out, v < 0, v.unsigned_abs(), 0);
+}
+
+/// `put_number` for a magnitude that fits in 64 bits (no slices to walk).
+fn put_u64_shifted(out: &mut Vec<u8>, negative: bool, magnitude: u64, shift: i64) {
+    if magnitude == 0 {
+        out.push(1);
+        return;
+    }
+    let top = 63 - magnitude.leading_zeros() as i64; // position of the leading one
+    let fraction = magnitude << (63 - top) << 1; // the bits after it, top-aligned
+    let n = (top - magnitude.trailing_zeros() as i64) as usize;
+    out.push(if negative { 0 } else { 2 });
+    let start = out.len();
+    put_exponent(out, top + shift);
+    put_bits_with(out, n, |i| ((fraction >> (63 - i)) & 1) as u8);
+    if negative {
+        out[start..].iter_mut().for_each(|b| *b = !*b);
+    }
 }
 
 /// Appends a float by its exact value. `-0.0` is zero, like `0` and `0.0`.
@@ -116,7 +138,7 @@ pub fn put_f64(out: &mut Vec<u8>, f: f64) {
     } else {
         (frac | (1 << 52), exp - 1075)
     };
-    put_number(out, negative, &mantissa.to_be_bytes(), shift);
+    put_u64_shifted(out, negative, mantissa, shift);
 }
 
 /// Appends a length or count so that smaller counts sort first.
@@ -138,6 +160,35 @@ mod tests {
         let mut o = vec![];
         put_f64(&mut o, v);
         o
+    }
+
+    fn big(negative: bool, magnitude: &[u8]) -> Vec<u8> {
+        let mut o = vec![];
+        put_number(&mut o, negative, magnitude, 0);
+        o
+    }
+
+    #[test]
+    fn the_slice_and_word_paths_agree() {
+        for v in [
+            1i64,
+            2,
+            3,
+            5,
+            255,
+            256,
+            1 << 40,
+            i64::MAX,
+            -1,
+            -6,
+            i64::MIN + 1,
+        ] {
+            assert_eq!(num_i(v), big(v < 0, &v.unsigned_abs().to_be_bytes()), "{v}");
+        }
+        // 2^64 (a bignum) sorts after i64::MAX and after 2^63 as a float.
+        let two64 = big(false, &[1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(two64 > num_i(i64::MAX));
+        assert_eq!(two64, num_f(18446744073709551616.0));
     }
 
     fn bits(data: &[u8], n: usize) -> Vec<u8> {

@@ -61,7 +61,7 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
             let p = route.slot(&tab, 0, k.hash)?;
             let normalised;
             let key: &[u8] = match &k.sort_key {
-                Some(sk) => sk,
+                Some(sk) => sk.bytes(),
                 None if k.neg_zero => {
                     let mut key = key_of(&enc.out, keypos).to_vec();
                     format::normalise_neg_zero(&mut key);
@@ -86,7 +86,12 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
     let (mut guards, which) = lock_for(&tab, &slots);
     let mut replaced = Vec::new();
     for (o, w) in objs.into_iter().zip(which) {
-        replaced.extend(guards[w].1.put(keypos, o.hash, o.sort_key, o.obj));
+        replaced.extend(guards[w].1.put(
+            keypos,
+            o.hash,
+            o.sort_key.as_ref().map(Key::bytes),
+            o.obj,
+        ));
     }
     drop(guards);
     drop(replaced); // after the locks are released
@@ -122,7 +127,12 @@ pub fn insert_new_impl<'a>(
     }
     let mut replaced = Vec::new(); // duplicates within the list: last one wins
     for (o, w) in objs.into_iter().zip(which) {
-        replaced.extend(guards[w].1.put(keypos, o.hash, o.sort_key, o.obj));
+        replaced.extend(guards[w].1.put(
+            keypos,
+            o.hash,
+            o.sort_key.as_ref().map(Key::bytes),
+            o.obj,
+        ));
     }
     drop(guards);
     drop(replaced);

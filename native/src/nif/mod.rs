@@ -194,8 +194,12 @@ pub struct Key {
     pub hash: u64,
 }
 
+/// Sort keys up to this long are kept without allocating.
+const INLINE_KEY: usize = 38;
+
 enum KeyBytes {
     Immediate([u8; 9]),
+    Inline([u8; INLINE_KEY], u8),
     Heap(Vec<u8>),
 }
 
@@ -203,13 +207,14 @@ impl Key {
     pub fn bytes(&self) -> &[u8] {
         match &self.bytes {
             KeyBytes::Immediate(b) => b,
+            KeyBytes::Inline(b, n) => &b[..*n as usize],
             KeyBytes::Heap(v) => v,
         }
     }
 
     /// The sort key to store with a new object of this key (ordered_set).
-    pub fn sort_key(&self, tab: &Table) -> Option<Box<[u8]>> {
-        (tab.kind == Kind::OrderedSet).then(|| self.bytes().into())
+    pub fn sort_key(&self, tab: &Table) -> Option<&[u8]> {
+        (tab.kind == Kind::OrderedSet).then(|| self.bytes())
     }
 
     fn new(bytes: KeyBytes) -> Key {
@@ -221,7 +226,7 @@ impl Key {
 
 pub fn encode_key(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
     if tab.kind == Kind::OrderedSet {
-        return Ok(Key::new(KeyBytes::Heap(sort_key_of(env, key)?.into_vec())));
+        return sort_key_of(env, key);
     }
     let raw = key.as_c_arg();
     let bytes = if is_immediate(raw) {
@@ -238,12 +243,28 @@ pub fn encode_key(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
     Ok(Key::new(bytes))
 }
 
+thread_local! {
+    /// Scratch buffer for sort keys.
+    static SORT_SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(64));
+}
+
 /// The sort key (Erlang term order) of an ordered_set key.
-pub fn sort_key_of(env: Env<'_>, key: Term<'_>) -> Res<Box<[u8]>> {
-    let mut out = Vec::with_capacity(24);
-    // SAFETY: `key` is a term of `env`, the calling process's environment.
-    unsafe { sort_key::put(env.as_c_arg(), key.as_c_arg(), &mut out) }.map_err(|_| Fail::BadArg)?;
-    Ok(out.into_boxed_slice())
+pub fn sort_key_of(env: Env<'_>, key: Term<'_>) -> Res<Key> {
+    SORT_SCRATCH.with(|s| {
+        let mut out = s.borrow_mut();
+        out.clear();
+        // SAFETY: `key` is a term of `env`, the calling process's environment.
+        unsafe { sort_key::put(env.as_c_arg(), key.as_c_arg(), &mut out) }
+            .map_err(|_| Fail::BadArg)?;
+        let bytes = if out.len() <= INLINE_KEY {
+            let mut b = [0u8; INLINE_KEY];
+            b[..out.len()].copy_from_slice(&out);
+            KeyBytes::Inline(b, out.len() as u8)
+        } else {
+            KeyBytes::Heap(out.clone())
+        };
+        Ok(Key::new(bytes))
+    })
 }
 
 /// An object ready to store, with the hash of its key (and for ordered_set
@@ -251,14 +272,14 @@ pub fn sort_key_of(env: Env<'_>, key: Term<'_>) -> Res<Box<[u8]>> {
 pub struct Encoded {
     pub obj: Obj,
     pub hash: u64,
-    pub sort_key: Option<Box<[u8]>>,
+    pub sort_key: Option<Key>,
 }
 
 impl Encoded {
     /// Calls `f` with the key as the table compares it (see `Key`).
     pub fn with_key<R>(&self, keypos: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         match &self.sort_key {
-            Some(k) => f(k),
+            Some(k) => f(k.bytes()),
             None => self.obj.with_canonical_key(keypos, f),
         }
     }
@@ -285,7 +306,7 @@ pub struct ObjKey {
     /// The key holds a `-0.0` (hashed tables compare it as `0.0`).
     pub neg_zero: bool,
     /// For ordered_set tables.
-    pub sort_key: Option<Box<[u8]>>,
+    pub sort_key: Option<Key>,
 }
 
 /// Encodes an object into `enc` (see `encode_object`).
@@ -324,7 +345,7 @@ pub fn encode_object_into(
         let key_term = unsafe { Term::new(env, *elems.add(keypos - 1)) };
         let sk = sort_key_of(env, key_term)?;
         return Ok(ObjKey {
-            hash: hash_key(&sk),
+            hash: sk.hash,
             neg_zero,
             sort_key: Some(sk),
         });

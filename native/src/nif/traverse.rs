@@ -7,7 +7,7 @@
 //! key, so `next/2` also accepts keys that are not in the table.
 
 use super::*;
-use crate::table::ordered_store::OrderedStore;
+use crate::table::ordered_store::{OrderedStore, SortKey};
 use crate::table::partition::Partition;
 use parking_lot::RwLockReadGuard;
 
@@ -18,7 +18,7 @@ pub fn merged_in_order(tab: &Table, descending: bool, mut f: impl FnMut(&Obj) ->
     let guards = read_all(tab);
     let mut heads: Vec<_> = ordered_stores(&guards)
         .map(|s| {
-            let it: Box<dyn Iterator<Item = (&[u8], &Obj)>> = if descending {
+            let it: Box<dyn Iterator<Item = (&SortKey, &Obj)>> = if descending {
                 Box::new(s.iter().rev())
             } else {
                 Box::new(s.iter())

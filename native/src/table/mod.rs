@@ -215,11 +215,14 @@ impl Table {
 /// Lock stripes per partition. Hashed tables get enough locks in all (at
 /// least 64) that schedulers rarely meet on one, as ETS's
 /// `write_concurrency` locks do, whatever the number of partitions. An
-/// ordered_set gets at least 8: each `next/2` looks in every lock, so more
-/// locks would slow traversal down more than they ease contention.
+/// ordered_set has one lock per partition: each `next/2` looks in every
+/// lock, so more locks would slow traversal down more than they ease
+/// contention.
 fn stripes_for(kind: Kind, partitions: usize) -> usize {
-    let locks: usize = if kind == Kind::OrderedSet { 8 } else { 64 };
-    locks.div_ceil(partitions).next_power_of_two()
+    if kind == Kind::OrderedSet {
+        return 1;
+    }
+    64usize.div_ceil(partitions).next_power_of_two()
 }
 
 /// Above this many objects, freeing happens on a helper thread so that no

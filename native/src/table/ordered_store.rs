@@ -4,23 +4,81 @@
 
 use crate::codec::object::Garbage;
 use crate::codec::{terms_equal, Obj};
+use std::cmp::Ordering;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+/// A sort key as the B-tree holds it: its first 16 bytes inline, as one
+/// big-endian number, so that most comparisons during a search are one
+/// integer comparison, without touching the heap; longer keys also keep all
+/// their bytes on the heap for ties.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SortKey {
+    head: u128,
+    /// The whole key, when it is longer than 16 bytes.
+    long: Option<Box<[u8]>>,
+    /// Length, when short (zero padding alone would make "a" equal "a\0").
+    short_len: u8,
+}
+
+const HEAD: usize = 16;
+
+impl SortKey {
+    pub fn new(bytes: &[u8]) -> SortKey {
+        let mut head = [0u8; HEAD];
+        let n = bytes.len().min(HEAD);
+        head[..n].copy_from_slice(&bytes[..n]);
+        let long = bytes.len() > HEAD;
+        SortKey {
+            head: u128::from_be_bytes(head),
+            long: long.then(|| bytes.into()),
+            short_len: if long { 0 } else { n as u8 },
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.long
+            .as_ref()
+            .map_or(0, |k| (k.len() + 8).div_ceil(16).max(2) * 16)
+    }
+
+    fn tail_cmp(&self, other: &SortKey) -> Ordering {
+        match (&self.long, &other.long) {
+            (Some(a), Some(b)) => a.cmp(b),
+            (Some(_), None) => Ordering::Greater,
+            (None, Some(_)) => Ordering::Less,
+            (None, None) => self.short_len.cmp(&other.short_len),
+        }
+    }
+}
+
+impl Ord for SortKey {
+    fn cmp(&self, other: &SortKey) -> Ordering {
+        // Equal heads: both keys agree on their first 16 bytes (or one is
+        // shorter and padded with zeros); the rest decides, and a key that
+        // ends there sorts first.
+        self.head
+            .cmp(&other.head)
+            .then_with(|| self.tail_cmp(other))
+    }
+}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &SortKey) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 #[derive(Default)]
 pub struct OrderedStore {
-    map: BTreeMap<Box<[u8]>, Obj>,
-    /// Heap bytes of the objects and their sort keys.
+    map: BTreeMap<SortKey, Obj>,
+    /// Heap bytes of the objects and of long sort keys.
     heap_bytes: usize,
 }
 
-fn key_footprint(k: &[u8]) -> usize {
-    (k.len() + 8).div_ceil(16).max(2) * 16
-}
-
 /// B-tree nodes hold up to 11 entries; count them about two-thirds full.
-const ENTRY_OVERHEAD: usize =
-    (std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<Obj>()) * 3 / 2;
+const ENTRY_OVERHEAD: usize = (std::mem::size_of::<SortKey>() + std::mem::size_of::<Obj>()) * 3 / 2;
 
 impl OrderedStore {
     pub fn size(&self) -> usize {
@@ -32,24 +90,25 @@ impl OrderedStore {
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Obj> {
-        self.map.get(key)
+        self.map.get(&SortKey::new(key))
     }
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Obj> {
-        self.map.get_mut(key)
+        self.map.get_mut(&SortKey::new(key))
     }
 
     /// Inserts or replaces; returns the replaced object.
-    pub fn put(&mut self, key: Box<[u8]>, obj: Obj) -> Option<Obj> {
+    pub fn put(&mut self, key: &[u8], obj: Obj) -> Option<Obj> {
         self.heap_bytes += obj.footprint();
-        let key_bytes = key_footprint(&key);
-        match self.map.insert(key, obj) {
-            Some(old) => {
+        match self.map.entry(SortKey::new(key)) {
+            Entry::Occupied(mut e) => {
+                let old = std::mem::replace(e.get_mut(), obj);
                 self.heap_bytes -= old.footprint();
                 Some(old)
             }
-            None => {
-                self.heap_bytes += key_bytes;
+            Entry::Vacant(e) => {
+                self.heap_bytes += e.key().heap_bytes();
+                e.insert(obj);
                 None
             }
         }
@@ -64,34 +123,46 @@ impl OrderedStore {
         has_shared: bool,
         neg_zero: bool,
     ) -> Option<Garbage> {
-        if let Some(existing) = self.map.get_mut(key) {
-            if existing.bytes().len() == bytes.len() {
-                return existing
-                    .overwrite(bytes, has_shared, neg_zero)
-                    .map(Garbage::Refs);
+        match self.map.entry(SortKey::new(key)) {
+            Entry::Occupied(mut e) => {
+                let existing = e.get_mut();
+                if existing.bytes().len() == bytes.len() {
+                    return existing
+                        .overwrite(bytes, has_shared, neg_zero)
+                        .map(Garbage::Refs);
+                }
+                let obj = Obj::new(bytes, has_shared, neg_zero);
+                self.heap_bytes += obj.footprint();
+                let old = std::mem::replace(existing, obj);
+                self.heap_bytes -= old.footprint();
+                Some(Garbage::Object(old))
+            }
+            Entry::Vacant(e) => {
+                let obj = Obj::new(bytes, has_shared, neg_zero);
+                self.heap_bytes += obj.footprint() + e.key().heap_bytes();
+                e.insert(obj);
+                None
             }
         }
-        self.put(key.into(), Obj::new(bytes, has_shared, neg_zero))
-            .map(Garbage::Object)
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Obj> {
-        let (k, obj) = self.map.remove_entry(key)?;
-        self.heap_bytes -= obj.footprint() + key_footprint(&k);
+        let (k, obj) = self.map.remove_entry(&SortKey::new(key))?;
+        self.heap_bytes -= obj.footprint() + k.heap_bytes();
         Some(obj)
     }
 
     /// Removes the object under `key` only if it equals `object` exactly.
     pub fn remove_exact(&mut self, key: &[u8], object: &[u8]) -> Option<Obj> {
-        if !terms_equal(self.map.get(key)?.bytes(), object) {
+        if !terms_equal(self.get(key)?.bytes(), object) {
             return None;
         }
         self.remove(key)
     }
 
     /// Objects in key order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &Obj)> {
-        self.map.iter().map(|(k, o)| (&**k, o))
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&SortKey, &Obj)> {
+        self.map.iter()
     }
 
     /// Objects with keys after `key` (or from `key` when `inclusive`), in order.
@@ -99,15 +170,14 @@ impl OrderedStore {
         &'s self,
         key: &[u8],
         inclusive: bool,
-    ) -> impl Iterator<Item = (&'s [u8], &'s Obj)> {
+    ) -> impl Iterator<Item = (&'s SortKey, &'s Obj)> {
+        let key = SortKey::new(key);
         let lower = if inclusive {
             Bound::Included(key)
         } else {
             Bound::Excluded(key)
         };
-        self.map
-            .range::<[u8], _>((lower, Bound::Unbounded))
-            .map(|(k, o)| (&**k, o))
+        self.map.range((lower, Bound::Unbounded))
     }
 
     /// Objects with keys before `key` (or up to `key` when `inclusive`),
@@ -116,16 +186,14 @@ impl OrderedStore {
         &'s self,
         key: &[u8],
         inclusive: bool,
-    ) -> impl Iterator<Item = (&'s [u8], &'s Obj)> {
+    ) -> impl Iterator<Item = (&'s SortKey, &'s Obj)> {
+        let key = SortKey::new(key);
         let upper = if inclusive {
             Bound::Included(key)
         } else {
             Bound::Excluded(key)
         };
-        self.map
-            .range::<[u8], _>((Bound::Unbounded, upper))
-            .rev()
-            .map(|(k, o)| (&**k, o))
+        self.map.range((Bound::Unbounded, upper)).rev()
     }
 
     /// Keeps the objects for which `keep` is true.
@@ -134,14 +202,14 @@ impl OrderedStore {
         self.map.retain(|k, o| {
             let kept = keep(o);
             if !kept {
-                freed += o.footprint() + key_footprint(k);
+                freed += o.footprint() + k.heap_bytes();
             }
             kept
         });
         self.heap_bytes -= freed;
     }
 
-    pub fn take_all(&mut self) -> BTreeMap<Box<[u8]>, Obj> {
+    pub fn take_all(&mut self) -> BTreeMap<SortKey, Obj> {
         self.heap_bytes = 0;
         std::mem::take(&mut self.map)
     }

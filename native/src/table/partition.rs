@@ -5,7 +5,7 @@
 //! and the hash only chose the partition.
 
 use super::bag_store::BagStore;
-use super::ordered_store::OrderedStore;
+use super::ordered_store::{OrderedStore, SortKey};
 use super::set_store::SetStore;
 use super::Kind;
 use crate::codec::object::Garbage;
@@ -57,7 +57,7 @@ impl From<Option<Obj>> for Removed {
 pub enum Contents {
     Set(HashTable<Obj>),
     Bag(HashTable<Vec<Obj>>),
-    Ordered(BTreeMap<Box<[u8]>, Obj>),
+    Ordered(BTreeMap<SortKey, Obj>),
 }
 
 impl Contents {
@@ -128,7 +128,7 @@ impl Partition {
         &mut self,
         keypos: usize,
         hash: u64,
-        sort_key: Option<Box<[u8]>>,
+        sort_key: Option<&[u8]>,
         obj: Obj,
     ) -> Option<Obj> {
         match self {
