@@ -16,7 +16,7 @@
          delete_all_objects/1, take/2, update_counter/3, update_counter/4,
          update_element/3, update_element/4, info/1, info/2, all/0,
          whereis/1, rename/2, give_away/3, setopts/2, tab2list/1,
-         first/1, next/2, last/1, prev/2, foldl/3, foldr/3]).
+         first/1, next/2, last/1, prev/2, foldl/3, foldr/3, safe_fixtable/2]).
 %% The original shards API: metadata, and the arities taking it last.
 -export([table_meta/1, get_meta/2, get_meta/3, put_meta/3,
          insert/3, insert_new/3, lookup/3, member/3, delete/3,
@@ -248,6 +248,15 @@ last(Tab) ->
 -spec prev(tab(), term()) -> term() | '$end_of_table'.
 prev(Tab, Key) ->
     ?NIF(shards_nif:prev(Tab, Key), [Tab, Key]).
+
+%% @doc Fixes or releases the table, as `ets:safe_fixtable/2': while a
+%% process fixes it, a first/next traversal sees every key that stays in the
+%% table exactly once, and `next/2' accepts keys deleted meanwhile. A
+%% fixation ends when its process exits.
+-spec safe_fixtable(tab(), boolean()) -> true.
+safe_fixtable(Tab, Fix) ->
+    Since = {erlang:timestamp(), erlang:monotonic_time()},
+    ?NIF(shards_nif:safe_fixtable(Tab, Fix, Since), [Tab, Fix]).
 
 %% @doc Folds over all objects, as `ets:foldl/3' (in key order for an
 %% ordered_set).

@@ -10,7 +10,7 @@
          update_counter/4, update_element/4, delete/1, delete_all_objects/1,
          give_away/3, setopts/2, rename/2, info/2, all/0, whereis/1,
          keyslot_fun/1, put_meta/3, get_meta/2, first/1, next/2, last/1,
-         prev/2]).
+         prev/2, safe_fixtable/3]).
 
 -on_load(init/0).
 
@@ -59,3 +59,4 @@ first(_Tab) -> ?NOT_LOADED.
 next(_Tab, _Key) -> ?NOT_LOADED.
 last(_Tab) -> ?NOT_LOADED.
 prev(_Tab, _Key) -> ?NOT_LOADED.
+safe_fixtable(_Tab, _Fix, _Since) -> ?NOT_LOADED.

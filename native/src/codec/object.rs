@@ -176,6 +176,21 @@ pub fn key_of(b: &[u8], keypos: usize) -> &[u8] {
     &b[s..e]
 }
 
+impl Clone for Obj {
+    /// A copy holding its own references to the shared binaries.
+    fn clone(&self) -> Obj {
+        if self.has_shared() {
+            let mut bins = Vec::new();
+            format::shared_bins(self.bytes(), 0, &mut bins);
+            for p in bins {
+                // SAFETY: `self` holds a reference, so the binary is alive.
+                unsafe { shared_bin::keep(p as *const _) }
+            }
+        }
+        Obj::new(self.bytes(), self.has_shared(), self.key_neg_zero())
+    }
+}
+
 impl Drop for Obj {
     fn drop(&mut self) {
         if self.header() & HAS_SHARED != 0 {

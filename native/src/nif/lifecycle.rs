@@ -5,16 +5,16 @@ use super::*;
 use crate::table::{drop_objects, Kind, State};
 use rustler::{Atom, LocalPid, Monitor};
 
-fn raw(t: Term<'_>) -> u64 {
+pub(super) fn raw(t: Term<'_>) -> u64 {
     crate::codec::to_raw(t.as_c_arg())
 }
 
-fn term_of<'a>(env: Env<'a>, raw: u64) -> Term<'a> {
+pub(super) fn term_of<'a>(env: Env<'a>, raw: u64) -> Term<'a> {
     // SAFETY: only immediates (atoms, local pids) are stored as raw words.
     unsafe { Term::new(env, crate::codec::from_raw(raw)) }
 }
 
-fn encode_value(env: Env<'_>, t: Term<'_>) -> Res<Obj> {
+pub(super) fn encode_value(env: Env<'_>, t: Term<'_>) -> Res<Obj> {
     let mut enc = Encoder::with_buffer(env.as_c_arg(), Vec::new());
     enc.term(t.as_c_arg(), true).map_err(|_| Fail::BadArg)?;
     let obj = Obj::new(&enc.out, enc.has_shared(), false);
@@ -42,7 +42,7 @@ fn heir_of(env: Env<'_>, pid: LocalPid, data: Term<'_>) -> Res<Option<(u64, Obj)
 /// Monitors `pid` on behalf of the table. Goes through the raw API because
 /// rustler's `monitor` refuses the callback environment of `down`, where a
 /// heir must be monitored. `None` if the process is not alive.
-fn monitor(env: Env<'_>, table: &ResourceArc<Table>, pid: &LocalPid) -> Option<Monitor> {
+pub(super) fn monitor(env: Env<'_>, table: &ResourceArc<Table>, pid: &LocalPid) -> Option<Monitor> {
     let mut mon = std::mem::MaybeUninit::<rustler::sys::ErlNifMonitor>::uninit();
     // SAFETY: `env` is the calling NIF's or callback's environment, the
     // resource is alive (we hold a reference) and `mon` is written on success.
@@ -58,7 +58,7 @@ fn monitor(env: Env<'_>, table: &ResourceArc<Table>, pid: &LocalPid) -> Option<M
     (r == 0).then(|| Monitor::from_c_arg(unsafe { mon.assume_init() }))
 }
 
-fn demonitor(env: Env<'_>, table: &ResourceArc<Table>, mon: &Monitor) {
+pub(super) fn demonitor(env: Env<'_>, table: &ResourceArc<Table>, mon: &Monitor) {
     // SAFETY: as for `monitor`; demonitoring a fired monitor is harmless.
     unsafe {
         rustler::sys::enif_demonitor_process(env.as_c_arg(), table.as_c_arg(), mon.as_c_arg());
@@ -115,6 +115,8 @@ fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<
             named,
             heir: parse_heir(env, heir)?,
             owner_monitor: None,
+            fixers: Vec::new(),
+            fixed_since: None,
             meta: Vec::new(),
             keyslot_fun: if keyslot.is_fun() {
                 Some(encode_value(env, keyslot)?)
@@ -365,7 +367,9 @@ fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a
         "write_concurrency" => term_of(env, s().write_concurrency),
         "compressed" => term_of(env, s().compressed),
         "decentralized_counters" => term_of(env, s().decentralized_counters),
-        "fixed" | "safe_fixed" | "safe_fixed_monotonic_time" => atoms::false_().encode(env),
+        "fixed" => (!s().fixers.is_empty()).encode(env),
+        "safe_fixed" => super::fixation::info(env, &tab, false),
+        "safe_fixed_monotonic_time" => super::fixation::info(env, &tab, true),
         _ => return Err(rustler::Error::BadArg),
     };
     Ok(v)

@@ -2,6 +2,7 @@
 //! checks, errors carrying an ETS `error_info` cause, and encoding of the
 //! caller's keys and objects.
 
+pub mod fixation;
 pub mod integer;
 pub mod kv;
 pub mod lifecycle;

@@ -1,14 +1,14 @@
 //! A `bag` or `duplicate_bag` partition: a hash table of keys, each holding
 //! its objects in insertion order.
 
+use super::hash_store::HashStore;
 use super::set_store::SetStore;
 use crate::codec::hash::hash_key;
 use crate::codec::{terms_equal, Obj};
-use hashbrown::hash_table::{Entry, HashTable};
 
 pub struct BagStore {
     /// Never holds an empty vector.
-    map: HashTable<Vec<Obj>>,
+    map: HashStore<Vec<Obj>>,
     /// `duplicate_bag` keeps equal objects; `bag` keeps one of each.
     duplicates: bool,
     objects: usize,
@@ -22,7 +22,7 @@ fn first(v: &[Obj]) -> &Obj {
 impl BagStore {
     pub fn new(duplicates: bool) -> BagStore {
         BagStore {
-            map: HashTable::new(),
+            map: HashStore::default(),
             duplicates,
             objects: 0,
             object_bytes: 0,
@@ -59,20 +59,24 @@ impl BagStore {
     /// to one already there is not added: it is handed back.
     pub fn put(&mut self, keypos: usize, hash: u64, obj: Obj) -> Option<Obj> {
         let map = &mut self.map;
-        let entry = obj.with_canonical_key(keypos, |key| {
-            map.entry(hash, Self::matches(keypos, key), Self::rehash(keypos))
-        });
+        let existing =
+            obj.with_canonical_key(keypos, |key| map.find_mut(hash, Self::matches(keypos, key)));
         let footprint = obj.footprint();
-        match entry {
-            Entry::Occupied(mut e) => {
-                let objs = e.get_mut();
+        match existing {
+            Some(objs) => {
                 if !self.duplicates && objs.iter().any(|o| terms_equal(o.bytes(), obj.bytes())) {
                     return Some(obj);
                 }
                 objs.push(obj);
             }
-            Entry::Vacant(e) => {
-                e.insert(vec![obj]);
+            None => {
+                let same_key = |v: &Vec<Obj>| {
+                    first(v)
+                        .with_canonical_key(keypos, |a| obj.with_canonical_key(keypos, |b| a == b))
+                };
+                let dead = self.map.dead_bucket(hash, same_key);
+                self.map
+                    .put_new(hash, dead, vec![obj], Self::rehash(keypos))
             }
         }
         self.objects += 1;
@@ -82,10 +86,10 @@ impl BagStore {
 
     /// Removes and returns every object under `key`.
     pub fn remove(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Vec<Obj> {
-        let Ok(e) = self.map.find_entry(hash, Self::matches(keypos, key)) else {
-            return Vec::new();
-        };
-        let (objs, _) = e.remove();
+        let objs = self
+            .map
+            .remove(hash, Self::matches(keypos, key), key)
+            .unwrap_or_default();
         self.forget(&objs);
         objs
     }
@@ -103,18 +107,17 @@ impl BagStore {
         key: &[u8],
         object: &[u8],
     ) -> Vec<Obj> {
-        let Ok(mut e) = self.map.find_entry(hash, Self::matches(keypos, key)) else {
+        let Some(objs) = self.map.find_mut(hash, Self::matches(keypos, key)) else {
             return Vec::new();
         };
-        let objs = e.get_mut();
+        if objs.iter().all(|o| terms_equal(o.bytes(), object)) {
+            // The key goes (a fixed store keeps it in place, dead, intact).
+            return self.remove(keypos, hash, key);
+        }
         let (gone, kept): (Vec<Obj>, Vec<Obj>) = std::mem::take(objs)
             .into_iter()
             .partition(|o| terms_equal(o.bytes(), object));
-        if kept.is_empty() {
-            e.remove();
-        } else {
-            *e.get_mut() = kept;
-        }
+        *objs = kept;
         self.forget(&gone);
         gone
     }
@@ -124,41 +127,51 @@ impl BagStore {
     }
 
     /// Keeps the objects for which `keep` is true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Obj) -> bool) {
+    pub fn retain(&mut self, keypos: usize, mut keep: impl FnMut(&Obj) -> bool) {
         let (mut objects, mut bytes) = (0, 0);
-        self.map.retain(|objs| {
-            objs.retain(|o| {
-                let k = keep(o);
-                if !k {
+        self.map.retain(
+            |objs| {
+                let kept: Vec<bool> = objs.iter().map(&mut keep).collect();
+                for (o, _) in objs.iter().zip(&kept).filter(|(_, &k)| !k) {
                     objects += 1;
                     bytes += o.footprint();
                 }
-                k
-            });
-            !objs.is_empty()
-        });
+                if !kept.contains(&true) {
+                    return false; // dropped whole, left intact (see `HashStore::retain`)
+                }
+                let mut flags = kept.into_iter();
+                objs.retain(|_| flags.next().unwrap_or(true));
+                true
+            },
+            |objs| first(objs).with_canonical_key(keypos, <[u8]>::to_vec),
+        );
         self.objects -= objects;
         self.object_bytes -= bytes;
     }
 
     pub fn bucket_of(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<usize> {
-        self.map.find_bucket_index(hash, Self::matches(keypos, key))
+        self.map.position(hash, Self::matches(keypos, key), key)
     }
 
     /// The newest object of the first key in bucket `from` or after it
     /// (ETS names a bag key in traversal as its newest object spells it).
     pub fn next_from(&self, from: usize) -> Option<(usize, &Obj)> {
-        (from..self.map.num_buckets()).find_map(|i| {
-            self.map
-                .get_bucket(i)
-                .and_then(|v| v.last())
-                .map(|o| (i, o))
-        })
+        let (i, objs) = self.map.next_from(from)?;
+        Some((i, objs.last()?))
     }
 
-    pub fn take_all(&mut self) -> HashTable<Vec<Obj>> {
+    pub fn take_all(&mut self, keypos: usize) -> HashStore<Vec<Obj>> {
         self.objects = 0;
         self.object_bytes = 0;
-        std::mem::take(&mut self.map)
+        self.map
+            .take_all(|v| first(v).with_canonical_key(keypos, <[u8]>::to_vec))
+    }
+
+    pub fn fix(&mut self) {
+        self.map.fix()
+    }
+
+    pub fn unfix(&mut self, keypos: usize) {
+        self.map.unfix(Self::rehash(keypos))
     }
 }

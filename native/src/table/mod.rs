@@ -1,6 +1,7 @@
 //! A table: N partitions, each behind its own lock, plus the table's metadata.
 
 pub mod bag_store;
+pub mod hash_store;
 pub mod ordered_store;
 pub mod partition;
 pub mod registry;
@@ -59,6 +60,11 @@ pub struct State {
     /// Raw pid term of the heir and the encoded heir data.
     pub heir: Option<(u64, Obj)>,
     pub owner_monitor: Option<Monitor>,
+    /// Processes fixing the table (`safe_fixtable/2`), latest first.
+    pub fixers: Vec<Fixer>,
+    /// `{erlang:timestamp(), erlang:monotonic_time()}` when the current
+    /// fixation began, encoded.
+    pub fixed_since: Option<Obj>,
     /// The original shards' per-table metadata (`put_meta/3`).
     pub meta: Vec<(Obj, Obj)>,
     /// The `{keyslot_fun, Fun}` option, encoded.
@@ -68,6 +74,13 @@ pub struct State {
     pub write_concurrency: u64,
     pub compressed: u64,
     pub decentralized_counters: u64,
+}
+
+/// A process fixing a table, and how many times it did.
+pub struct Fixer {
+    pub pid: u64,
+    pub count: usize,
+    pub monitor: Option<Monitor>,
 }
 
 pub struct Table {
@@ -100,6 +113,7 @@ impl rustler::Resource for Table {
     const IMPLEMENTS_DOWN: bool = true;
 
     fn down<'a>(&'a self, env: rustler::Env<'a>, pid: rustler::LocalPid, _mon: Monitor) {
+        crate::nif::fixation::process_down(env, self, pid);
         crate::nif::lifecycle::owner_down(env, self, pid);
     }
 }
@@ -205,10 +219,24 @@ impl Table {
             + self.locks.len() * std::mem::size_of::<Padded<RwLock<Partition>>>()
     }
 
+    /// Starts a fixation in every partition (`safe_fixtable/2`).
+    pub fn fix_all(&self) {
+        self.locks.iter().for_each(|p| p.0.write().fix());
+    }
+
+    pub fn unfix_all(&self) {
+        self.locks
+            .iter()
+            .for_each(|p| p.0.write().unfix(self.keypos));
+    }
+
     /// Empties every partition. The objects are dropped by the caller,
     /// outside the locks (see `drop_objects`).
     pub fn take_all(&self) -> Vec<Contents> {
-        self.locks.iter().map(|p| p.0.write().take_all()).collect()
+        self.locks
+            .iter()
+            .map(|p| p.0.write().take_all(self.keypos))
+            .collect()
     }
 }
 

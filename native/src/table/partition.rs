@@ -5,12 +5,12 @@
 //! and the hash only chose the partition.
 
 use super::bag_store::BagStore;
+use super::hash_store::HashStore;
 use super::ordered_store::{OrderedStore, SortKey};
 use super::set_store::SetStore;
 use super::Kind;
 use crate::codec::object::Garbage;
 use crate::codec::Obj;
-use hashbrown::HashTable;
 use std::collections::BTreeMap;
 
 pub use crate::codec::hash::hash_key;
@@ -55,8 +55,8 @@ impl From<Option<Obj>> for Removed {
 
 /// A partition's whole contents, taken out to be freed off the lock.
 pub enum Contents {
-    Set(HashTable<Obj>),
-    Bag(HashTable<Vec<Obj>>),
+    Set(HashStore<Obj>),
+    Bag(HashStore<Vec<Obj>>),
     Ordered(BTreeMap<SortKey, Obj>),
 }
 
@@ -65,6 +65,7 @@ impl Contents {
         match self {
             Contents::Set(m) => m.len(),
             Contents::Bag(m) => m.iter().map(Vec::len).sum(),
+
             Contents::Ordered(m) => m.len(),
         }
     }
@@ -188,11 +189,29 @@ impl Partition {
     }
 
     /// Keeps the objects for which `keep` is true.
-    pub fn retain(&mut self, keep: impl FnMut(&Obj) -> bool) {
+    pub fn retain(&mut self, keypos: usize, keep: impl FnMut(&Obj) -> bool) {
         match self {
-            Partition::Set(s) => s.retain(keep),
-            Partition::Bag(s) => s.retain(keep),
+            Partition::Set(s) => s.retain(keypos, keep),
+            Partition::Bag(s) => s.retain(keypos, keep),
             Partition::Ordered(s) => s.retain(keep),
+        }
+    }
+
+    /// Starts a `safe_fixtable/2` fixation (see `HashStore`). Ordered sets
+    /// need nothing: their traversal goes by key, not by position.
+    pub fn fix(&mut self) {
+        match self {
+            Partition::Set(s) => s.fix(),
+            Partition::Bag(s) => s.fix(),
+            Partition::Ordered(_) => {}
+        }
+    }
+
+    pub fn unfix(&mut self, keypos: usize) {
+        match self {
+            Partition::Set(s) => s.unfix(keypos),
+            Partition::Bag(s) => s.unfix(keypos),
+            Partition::Ordered(_) => {}
         }
     }
 
@@ -224,10 +243,10 @@ impl Partition {
 
     /// Empties the partition, handing back the objects so the caller can drop
     /// them outside the lock.
-    pub fn take_all(&mut self) -> Contents {
+    pub fn take_all(&mut self, keypos: usize) -> Contents {
         match self {
-            Partition::Set(s) => Contents::Set(s.take_all()),
-            Partition::Bag(s) => Contents::Bag(s.take_all()),
+            Partition::Set(s) => Contents::Set(s.take_all(keypos)),
+            Partition::Bag(s) => Contents::Bag(s.take_all(keypos)),
             Partition::Ordered(s) => Contents::Ordered(s.take_all()),
         }
     }

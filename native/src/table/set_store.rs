@@ -1,14 +1,14 @@
 //! A `set` partition: a hash table of owned objects, keyed by the canonical
 //! encoding of their key.
 
+use super::hash_store::HashStore;
 use crate::codec::hash::hash_key;
 use crate::codec::object::Garbage;
 use crate::codec::{terms_equal, Obj};
-use hashbrown::hash_table::{Entry, HashTable};
 
 #[derive(Default)]
 pub struct SetStore {
-    map: HashTable<Obj>,
+    map: HashStore<Obj>,
     /// Heap bytes held by the objects (for `info(T, memory)`).
     object_bytes: usize,
 }
@@ -43,26 +43,18 @@ impl SetStore {
     /// Inserts or replaces; returns the replaced object.
     pub fn put(&mut self, keypos: usize, hash: u64, obj: Obj) -> Option<Obj> {
         self.object_bytes += obj.footprint();
-        let map = &mut self.map;
-        let entry = obj.with_canonical_key(keypos, |key| {
-            map.entry(hash, Self::matches(keypos, key), Self::rehash(keypos))
-        });
-        match entry {
-            Entry::Occupied(mut e) => {
-                let old = std::mem::replace(e.get_mut(), obj);
-                self.object_bytes -= old.footprint();
-                Some(old)
-            }
-            Entry::Vacant(e) => {
-                e.insert(obj);
-                None
-            }
+        let same_key = |a: &Obj, b: &Obj| {
+            a.with_canonical_key(keypos, |ka| b.with_canonical_key(keypos, |kb| ka == kb))
+        };
+        let old = self.map.upsert(hash, same_key, Self::rehash(keypos), obj);
+        if let Some(old) = &old {
+            self.object_bytes -= old.footprint();
         }
+        old
     }
 
     pub fn remove(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Option<Obj> {
-        let e = self.map.find_entry(hash, Self::matches(keypos, key)).ok()?;
-        let (obj, _) = e.remove();
+        let obj = self.map.remove(hash, Self::matches(keypos, key), key)?;
         self.object_bytes -= obj.footprint();
         Some(obj)
     }
@@ -98,13 +90,10 @@ impl SetStore {
         key: &[u8],
         object: &[u8],
     ) -> Option<Obj> {
-        let e = self.map.find_entry(hash, Self::matches(keypos, key)).ok()?;
-        if !terms_equal(e.get().bytes(), object) {
+        if !terms_equal(self.get(keypos, hash, key)?.bytes(), object) {
             return None;
         }
-        let (obj, _) = e.remove();
-        self.object_bytes -= obj.footprint();
-        Some(obj)
+        self.remove(keypos, hash, key)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Obj> {
@@ -112,32 +101,44 @@ impl SetStore {
     }
 
     /// Keeps the objects for which `keep` is true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Obj) -> bool) {
+    pub fn retain(&mut self, keypos: usize, mut keep: impl FnMut(&Obj) -> bool) {
         let mut freed = 0;
-        self.map.retain(|o| {
-            let k = keep(o);
-            if !k {
-                freed += o.footprint();
-            }
-            k
-        });
+        self.map.retain(
+            |o| {
+                let k = keep(o);
+                if !k {
+                    freed += o.footprint();
+                }
+                k
+            },
+            |o| o.with_canonical_key(keypos, <[u8]>::to_vec),
+        );
         self.object_bytes -= freed;
     }
 
     /// The bucket holding `key`: a traversal position.
     pub fn bucket_of(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<usize> {
-        self.map.find_bucket_index(hash, Self::matches(keypos, key))
+        self.map.position(hash, Self::matches(keypos, key), key)
     }
 
     /// The first object in bucket `from` or after it.
     pub fn next_from(&self, from: usize) -> Option<(usize, &Obj)> {
-        (from..self.map.num_buckets()).find_map(|i| self.map.get_bucket(i).map(|o| (i, o)))
+        self.map.next_from(from)
     }
 
     /// Empties the partition, handing back the objects so the caller can drop
     /// them outside the lock.
-    pub fn take_all(&mut self) -> HashTable<Obj> {
+    pub fn take_all(&mut self, keypos: usize) -> HashStore<Obj> {
         self.object_bytes = 0;
-        std::mem::take(&mut self.map)
+        self.map
+            .take_all(|o| o.with_canonical_key(keypos, <[u8]>::to_vec))
+    }
+
+    pub fn fix(&mut self) {
+        self.map.fix()
+    }
+
+    pub fn unfix(&mut self, keypos: usize) {
+        self.map.unfix(Self::rehash(keypos))
     }
 }
