@@ -808,7 +808,9 @@ defmodule Shards do
 
   @doc """
   Removes `key` and returns its value, or `default` if it had none. In a
-  bag, returns the key's values. Atomic (one `take/2`).
+  bag, returns the key's values. Atomic (one `take/2`). The key's objects
+  are removed before their shape is checked: if one is not a `{key, value}`
+  tuple, it is gone and shown in the `ArgumentError`.
 
       iex> tab = Shards.new(:kv_pop)
       iex> Shards.put(tab, :a, 1)

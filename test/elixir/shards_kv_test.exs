@@ -343,6 +343,10 @@ defmodule ShardsKVTest do
 
       assert Enum.sort(Shards.keys(tab)) == [:n, :s, :t]
       assert Shards.lookup(tab, :t) == [{:t, 1, 2}]
+
+      # pop/3 removes first, then reports what it removed
+      assert_raise ArgumentError, message, fn -> Shards.pop(tab, :t) end
+      assert Shards.lookup(tab, :t) == []
     end
 
     test "increment/3: not an integer", %{tab: tab} do
