@@ -93,15 +93,18 @@ else
 	@echo "no Common Test suites in test/, skipping rebar3 ct"
 endif
 
+# Warnings fail the build: in lib/ (compile) and in the tests (test).
 test-mix:
-	MIX_ENV=test $(MIX) test
+	MIX_ENV=test $(MIX) compile --warnings-as-errors
+	MIX_ENV=test $(MIX) test --warnings-as-errors
 
 ## examples: shards used as a dependency, from mix and from rebar3.
 examples: deps
 	$(MAKE) example-mix example-rebar
 
 example-mix:
-	cd examples/mix_app && MIX_ENV=test $(MIX) test
+	cd examples/mix_app && MIX_ENV=test $(MIX) compile --warnings-as-errors
+	cd examples/mix_app && MIX_ENV=test $(MIX) test --warnings-as-errors
 
 # rebar3 has no path deps: point _checkouts/shards at this project (created
 # here rather than committed, so the checkout stays free of self-references).

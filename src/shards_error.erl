@@ -27,23 +27,25 @@ internal(M) ->
     lists:member(M, [shards, shards_nif, shards_error, shards_keyslot]).
 
 %% @doc Explains a shards error, argument by argument, for the shell.
--spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => string()}.
+%% The texts are binaries, as OTP's own error modules give them: Elixir's
+%% ArgumentError messages need a binary for `general'.
+-spec format_error(term(), erlang:stacktrace()) -> #{pos_integer() | general => binary()}.
 format_error(_Reason, [{_M, _F, Args, Info} | _]) ->
     ErrorInfo = proplists:get_value(error_info, Info, #{}),
     explain(maps:get(cause, ErrorInfo, none), Args).
 
-explain(id, _) -> #{1 => "the table identifier does not refer to an existing shards table"};
-explain(type, _) -> #{1 => "not a table identifier"};
-explain(access, _) -> #{1 => "the table identifier refers to a table with insufficient access rights"};
-explain(badkey, _) -> #{2 => "not a key that exists in the table"};
-explain(keypos, _) -> #{3 => "the position is the same as the key position"};
-explain(position, _) -> #{3 => "the position is out of range"};
-explain(already_exists, _) -> #{1 => "table name already exists"};
-explain(owner, _) -> #{2 => "the process is already the owner of the table"};
+explain(id, _) -> #{1 => <<"the table identifier does not refer to an existing shards table">>};
+explain(type, _) -> #{1 => <<"not a table identifier">>};
+explain(access, _) -> #{1 => <<"the table identifier refers to a table with insufficient access rights">>};
+explain(badkey, _) -> #{2 => <<"not a key that exists in the table">>};
+explain(keypos, _) -> #{3 => <<"the position is the same as the key position">>};
+explain(position, _) -> #{3 => <<"the position is out of range">>};
+explain(already_exists, _) -> #{1 => <<"table name already exists">>};
+explain(owner, _) -> #{2 => <<"the process is already the owner of the table">>};
 explain(_, [Tab | _]) ->
     case shards:info(Tab, id) of
-        undefined -> #{1 => "the table identifier does not refer to an existing shards table"};
-        _ -> #{general => "one of the arguments is invalid for this table"}
+        undefined -> #{1 => <<"the table identifier does not refer to an existing shards table">>};
+        _ -> #{general => <<"one of the arguments is invalid for this table">>}
     end;
 explain(_, []) ->
-    #{general => "invalid arguments"}.
+    #{general => <<"invalid arguments">>}.

@@ -12,7 +12,7 @@ defmodule MixApp.MixProject do
   end
 
   def application do
-    [extra_applications: []]
+    [mod: {MixApp.Application, []}, extra_applications: [:logger]]
   end
 
   defp deps do

@@ -1,14 +1,18 @@
 defmodule MixApp do
   @moduledoc """
-  Minimal application using shards as a path dependency.
+  Minimal application using shards as a path dependency: a cache table in
+  the supervision tree (`MixApp.Application`) used by `MixApp.Cache`.
   """
 
-  @doc "Creates a table, inserts a value, reads it back and returns it."
+  @doc """
+  Stores a greeting in the cache and reads it back.
+
+      iex> MixApp.run()
+      "hello from shards"
+  """
+  @spec run() :: String.t()
   def run do
-    tab = :shards.new(:mix_app_table, [:set])
-    true = :shards.insert(tab, {:greeting, "hello from shards"})
-    [{:greeting, value}] = :shards.lookup(tab, :greeting)
-    true = :shards.delete(tab)
-    value
+    :ok = MixApp.Cache.put(:greeting, "hello from shards")
+    MixApp.Cache.get(:greeting)
   end
 end
