@@ -453,6 +453,106 @@ defmodule Shards do
   @spec tab2list(tab) :: [tuple]
   defdelegate tab2list(tab), to: :shards
 
+  @doc """
+  The first key, like `:ets.first/1`: the smallest key of an `:ordered_set`
+  (over all its partitions), some key of the other types, or
+  `:"$end_of_table"` for an empty table.
+
+      iex> tab = Shards.new(:first_key, type: :ordered_set, partitions: 4)
+      iex> Shards.first(tab)
+      :"$end_of_table"
+      iex> Shards.insert(tab, [{3, :c}, {1, :a}, {2, :b}])
+      iex> Shards.first(tab)
+      1
+  """
+  @spec first(tab) :: key | :"$end_of_table"
+  defdelegate first(tab), to: :shards
+
+  @doc """
+  The key after `key`, like `:ets.next/2`. In an `:ordered_set` the key need
+  not be in the table; in the other types it must be (or the table must be
+  fixed with `safe_fixtable/2`).
+
+      iex> tab = Shards.new(:next_key, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}, {3, :c}])
+      iex> Shards.next(tab, 1)
+      2
+      iex> Shards.next(tab, 2.5)
+      3
+      iex> Shards.next(tab, 3)
+      :"$end_of_table"
+  """
+  @spec next(tab, key) :: key | :"$end_of_table"
+  defdelegate next(tab, key), to: :shards
+
+  @doc """
+  The last key, like `:ets.last/1` (the same as `first/1` for unordered
+  types).
+
+      iex> tab = Shards.new(:last_key, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {:z, :b}, {"s", :c}])
+      iex> Shards.last(tab)
+      "s"
+  """
+  @spec last(tab) :: key | :"$end_of_table"
+  defdelegate last(tab), to: :shards
+
+  @doc """
+  The key before `key`, like `:ets.prev/2` (the same as `next/2` for
+  unordered types).
+
+      iex> tab = Shards.new(:prev_key, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}])
+      iex> Shards.prev(tab, 2)
+      1
+      iex> Shards.prev(tab, 1)
+      :"$end_of_table"
+  """
+  @spec prev(tab, key) :: key | :"$end_of_table"
+  defdelegate prev(tab, key), to: :shards
+
+  @doc """
+  Folds over every object, like `:ets.foldl/3` (in key order for an
+  `:ordered_set`).
+
+      iex> tab = Shards.new(:folded_left, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}])
+      iex> Shards.foldl(fn {k, _}, acc -> [k | acc] end, [], tab)
+      [2, 1]
+  """
+  @spec foldl((tuple, acc -> acc), acc, tab) :: acc when acc: term
+  defdelegate foldl(fun, acc, tab), to: :shards
+
+  @doc """
+  Folds over every object from the last, like `:ets.foldr/3`.
+
+      iex> tab = Shards.new(:folded_right, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}])
+      iex> Shards.foldr(fn {k, _}, acc -> [k | acc] end, [], tab)
+      [1, 2]
+  """
+  @spec foldr((tuple, acc -> acc), acc, tab) :: acc when acc: term
+  defdelegate foldr(fun, acc, tab), to: :shards
+
+  @doc """
+  Fixes (`true`) or releases (`false`) a table, like `:ets.safe_fixtable/2`.
+  While fixed, a `first/1` and `next/2` walk sees every key that stays in
+  the table exactly once, even as other processes write, and `next/2`
+  accepts a key deleted meanwhile. A process's fixations end when it exits.
+
+      iex> tab = Shards.new(:fixed_table)
+      iex> Shards.safe_fixtable(tab, true)
+      true
+      iex> Shards.info(tab, :fixed)
+      true
+      iex> Shards.safe_fixtable(tab, false)
+      true
+      iex> Shards.info(tab, :fixed)
+      false
+  """
+  @spec safe_fixtable(tab, boolean) :: true
+  defdelegate safe_fixtable(tab, fix), to: :shards
+
   ## Metadata (the shards 1.x API)
 
   @doc """

@@ -144,8 +144,27 @@ defmodule ShardsKVTest do
   end
 
   describe "bag and duplicate_bag tables" do
-    # Only set tables can be created for now; the decisions that depend on
-    # the type are made by these helpers.
+    test "the conveniences on real bag tables: lists of values, keys once" do
+      for type <- [:bag, :duplicate_bag] do
+        tab = Shards.new(:kv_bag, type: type, partitions: 3)
+        Shards.put(tab, :k, 1)
+        Shards.put(tab, :k, 2)
+        Shards.put(tab, :k, 1)
+        Shards.put(tab, :j, 3)
+        expected = if type == :bag, do: [1, 2], else: [1, 2, 1]
+        assert Shards.get(tab, :k) == expected
+        assert Shards.fetch(tab, :k) == {:ok, expected}
+        assert Shards.fetch(tab, :missing) == :error
+        assert Enum.sort(Shards.keys(tab)) == [:j, :k]
+        assert Enum.sort(Shards.values(tab)) == Enum.sort([3 | expected])
+        assert_raise ArgumentError, fn -> Shards.increment(tab, :k, 1) end
+        assert_raise ArgumentError, fn -> Shards.update(tab, :k, 0, &(&1 + 1)) end
+        assert Shards.pop(tab, :k) == expected
+        assert Shards.get(tab, :k) == Shards.get(tab, :missing)
+        Shards.delete(tab)
+      end
+    end
+
     test "kind/1 tells one value per key from several" do
       assert Checks.kind(:set) == :single
       assert Checks.kind(:ordered_set) == :single

@@ -341,7 +341,8 @@ fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a
         Err(e) => return Err(raise(e)),
     };
     let s = || tab.state.lock();
-    let v = match item.to_term(env).atom_to_string()?.as_str() {
+    let name = info_item_name(item).ok_or(rustler::Error::BadArg)?;
+    let v = match name {
         "id" => registry::by_id(tab.id)
             .map(|a| a.encode(env))
             .unwrap_or(atoms::undefined().encode(env)),
@@ -373,6 +374,41 @@ fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a
         _ => return Err(rustler::Error::BadArg),
     };
     Ok(v)
+}
+
+mod info_atoms {
+    rustler::atoms! {
+        id, size, memory, type_ = "type", keypos, protection, owner, heir, name,
+        named_table, partitions, read_concurrency, write_concurrency, compressed,
+        decentralized_counters, fixed, safe_fixed, safe_fixed_monotonic_time,
+    }
+}
+
+/// The name of an `info/2` item, found by comparing atoms (turning the atom
+/// into a string on every call cost as much as a lookup).
+fn info_item_name(item: Atom) -> Option<&'static str> {
+    use info_atoms::*;
+    let items: [(fn() -> Atom, &'static str); 18] = [
+        (size, "size"),
+        (type_, "type"),
+        (keypos, "keypos"),
+        (protection, "protection"),
+        (memory, "memory"),
+        (id, "id"),
+        (owner, "owner"),
+        (heir, "heir"),
+        (name, "name"),
+        (named_table, "named_table"),
+        (partitions, "partitions"),
+        (read_concurrency, "read_concurrency"),
+        (write_concurrency, "write_concurrency"),
+        (compressed, "compressed"),
+        (decentralized_counters, "decentralized_counters"),
+        (fixed, "fixed"),
+        (safe_fixed, "safe_fixed"),
+        (safe_fixed_monotonic_time, "safe_fixed_monotonic_time"),
+    ];
+    items.iter().find(|(a, _)| a() == item).map(|&(_, n)| n)
 }
 
 #[rustler::nif]
