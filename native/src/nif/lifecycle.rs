@@ -388,7 +388,8 @@ mod info_atoms {
 /// into a string on every call cost as much as a lookup).
 fn info_item_name(item: Atom) -> Option<&'static str> {
     use info_atoms::*;
-    let items: [(fn() -> Atom, &'static str); 18] = [
+    type Item = (fn() -> Atom, &'static str);
+    let items: [Item; 18] = [
         (size, "size"),
         (type_, "type"),
         (keypos, "keypos"),
