@@ -41,9 +41,9 @@ config() ->
     Tag = pick(Full, "full", "bench"),
     #{tag => Tag,
       workers => env_ints("WORKERS", pick(Full, [1 bsl I || I <- lists:seq(0, 8)], [1, 4, 16, 64])),
-      duration => env_int("DURATION_MS", pick(Full, 1000, 400)),
+      duration => env_int("DURATION_MS", pick(Full, 1000, 300)),
       warmup => env_int("WARMUP_MS", pick(Full, 300, 100)),
-      rounds => env_int("ROUNDS", pick(Full, 3, 2)),
+      rounds => env_int("ROUNDS", 3),
       scenarios => #{names => os:getenv("SCENARIOS", "default"),
                      file => case os:getenv("BENCH_CONFIG", "") of
                                  "" -> false;

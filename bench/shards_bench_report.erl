@@ -61,7 +61,7 @@ write_gnuplot(Script, Png, Title, Rows) ->
           io_lib:format("set terminal pngcairo noenhanced size 1100,~b font \",9\"~n"
                         "set output '~s'~n", [60 + 260 * length(Scenarios), Png]),
           "set datafile missing '?'\n"
-          "set logscale x 2\nset xlabel 'workers'\nset grid\nset key top left font ',8'\n"
+          "set logscale x 2\nset xlabel 'workers'\nset grid\nset key outside right top font ',8'\n"
           "set style data linespoints\n",
           io_lib:format("set multiplot layout ~b,2 title \"~s\"~n", [length(Scenarios), Title]),
           Plots,

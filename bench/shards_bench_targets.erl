@@ -50,7 +50,7 @@ new(Target, Type) ->
         {Mod, Mod:new(bench_table, Opts)}
     catch
         Class:Reason ->
-            shards_bench_error:raise("~s cannot create a ~s table: ~s:new(bench_table, ~0p) "
+            shards_bench_error:raise("~s cannot create a table of type ~s: ~s:new(bench_table, ~0p) "
                                      "raised ~s:~0p", [Target, Type, Mod, Opts, Class, Reason])
     end.
 
