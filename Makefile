@@ -5,7 +5,7 @@
 #   make build     build the NIF and the Erlang app (rebar3)
 #   make test      Rust, EUnit, Common Test, ExUnit and example-app tests
 #   make lint      rustfmt, clippy, mix format, dialyzer
-#   make bench     run bench/run.sh
+#   make bench     the benchmark suite (bench/run.sh); FULL=1 for the whole matrix
 #   make examples  build and test the example apps in examples/
 #   make clean     remove build outputs (keeps the cargo cache in native/target)
 #   make distclean clean, plus native/target
@@ -119,10 +119,11 @@ lint: deps
 	$(MIX) format --check-formatted
 	$(REBAR3) dialyzer
 
-## bench: bench/run.sh is maintained separately.
+## bench: ets, sharded ets and shards side by side (bench/README.md). Under
+## 3 minutes on 2 cores; FULL=1 runs 1..256 workers with +S 1 and +S 2.
+FULL ?= 0
 bench: build
-	@test -f bench/run.sh || { echo "error: bench/run.sh not found" >&2; exit 1; }
-	sh bench/run.sh
+	FULL=$(FULL) sh bench/run.sh
 
 clean:
 	rm -rf _build deps .home erl_crash.dump rebar3.crashdump
