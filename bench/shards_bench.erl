@@ -13,6 +13,7 @@
 %%   ROUNDS=N        measured rounds; the median is reported
 %%   ONLY=loadgen|mem  run one part
 %%   MEM_OBJECTS=N   objects per table in the memory part (default 1000000)
+%%   WALK_KEYS=N     keys in the ordered_set traversal part (default 1000000)
 %%   RESULTS_DIR=D   where CSV and gnuplot files go (default bench/results)
 %%   PARTITIONS=N    partitions of shards and sharded_ets (default: schedulers)
 -module(shards_bench).
@@ -51,12 +52,16 @@ config() ->
                              end},
       only => os:getenv("ONLY", "all"),
       mem_objects => env_int("MEM_OBJECTS", 1000000),
+      walk_keys => env_int("WALK_KEYS", 1000000),
       results => os:getenv("RESULTS_DIR", "bench/results")}.
 
 run(Cfg = #{only := Only, results := Dir}) ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     header(),
     ok = if Only =/= "mem" -> loadgen(Cfg); true -> ok end,
+    ok = if Only =/= "mem" -> shards_bench_traverse:run(maps:get(walk_keys, Cfg), maps:get(rounds, Cfg), Dir);
+            true -> ok
+         end,
     ok = if Only =/= "loadgen" -> shards_bench_mem:run(maps:get(mem_objects, Cfg), Dir); true -> ok end.
 
 header() ->

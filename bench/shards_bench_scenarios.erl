@@ -1,7 +1,7 @@
 %% @doc The scenarios the benchmark knows, and which ones a run uses.
 %%
-%% `default/0' is what `make bench' runs: only set tables and the key-value
-%% operations, which every target supports today. The catalog also holds
+%% `default/0' is what `make bench' runs: the key-value operations on set
+%% and ordered_set tables. The catalog also holds
 %% scenarios for select and the other table types; ask for them by name
 %% (`SCENARIOS=select_key,bag_mix make bench'). Until every target supports
 %% what they use, the run stops before measuring anything and says what is
@@ -25,8 +25,9 @@ catalog() ->
        keys => {hotspot, 0.001, 0.9}, value => small},
      #{name => big_values, mix => [{lookup, 80}, {insert, 20}],
        keys => uniform, keyspace => 1000, value => bin100k},
-     %% Not in the default run yet: they need select and the other table
-     %% types in shards.
+     #{name => ordered_set_mix, type => ordered_set, mix => [{insert, 50}, {lookup, 50}],
+       keys => uniform, value => small},
+     %% Not in the default run yet: they need select in shards.
      #{name => select_key, mix => [{lookup, 50}, {select_key, 50}],
        keys => uniform, value => small},
      #{name => select_scan, mix => [{lookup, 95}, {select_all, 5}],
@@ -40,7 +41,8 @@ catalog() ->
        keys => uniform, keyspace => 10000, value => small}].
 
 -spec default() -> [atom()].
-default() -> [read_mostly, write_heavy, kv_mix, hot_counters, big_values].
+default() -> [read_mostly, write_heavy, kv_mix, hot_counters, big_values,
+             ordered_set_read, ordered_set_mix].
 
 %% @doc The scenarios for a run: `"default"', `"all"' or comma-separated
 %% names, from `File' when one is given (else from the catalog).

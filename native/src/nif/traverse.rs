@@ -75,20 +75,87 @@ enum From<'k> {
     After(&'k [u8]),
 }
 
+/// Where the last ordered_set step of this scheduler thread left off, so
+/// that the usual walk (`next/2` called with the key just returned) costs
+/// one B-tree search instead of one per partition: for each partition, the
+/// next key after `last` in the direction of travel.
+struct Cursor {
+    table: u64,
+    forward: bool,
+    /// Sort key of the key returned last.
+    last: SortKey,
+    /// Each partition's version when the heads were read.
+    versions: Vec<u64>,
+    /// Each partition's next key: its sort key and its encoded key term.
+    heads: Vec<Option<(SortKey, Vec<u8>)>>,
+}
+
+thread_local! {
+    static CURSOR: std::cell::RefCell<Option<Cursor>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A partition's next key after `from` (exclusive) in the direction of travel.
+fn head_of(
+    store: &OrderedStore,
+    from: Option<&SortKey>,
+    forward: bool,
+    keypos: usize,
+) -> Option<(SortKey, Vec<u8>)> {
+    let (k, obj) = match (from, forward) {
+        (None, true) => store.iter().next(),
+        (None, false) => store.iter().next_back(),
+        (Some(k), true) => store.range_after(k, false).next(),
+        (Some(k), false) => store.range_before(k, false).next(),
+    }?;
+    Some((k.clone(), obj.key(keypos).to_vec()))
+}
+
 /// The key closest to `from` in the direction of travel, across partitions.
 fn ordered_step<'a>(env: Env<'a>, tab: &Table, from: From<'_>, forward: bool) -> Res<Term<'a>> {
     let guards = read_all(tab);
-    let best = ordered_stores(&guards)
-        .filter_map(|s| match (from, forward) {
-            (From::Start, true) => s.iter().next(),
-            (From::Start, false) => s.iter().next_back(),
-            (From::After(k), true) => s.range_after(k, false).next(),
-            (From::After(k), false) => s.range_before(k, false).next(),
-        })
-        .reduce(|a, b| if (b.0 < a.0) == forward { b } else { a });
-    Ok(match best {
-        Some((_, obj)) => key_term(env, tab, obj)?,
-        None => atoms::end_of_table().encode(env),
+    let stores: Vec<&OrderedStore> = ordered_stores(&guards).collect();
+    let versions: Vec<u64> = stores.iter().map(|s| s.version()).collect();
+    let from_key = match from {
+        From::Start => None,
+        From::After(k) => Some(SortKey::new(k)),
+    };
+    CURSOR.with(|c| {
+        let mut cursor = c.borrow_mut();
+        let valid = matches!((&*cursor, &from_key), (Some(cur), Some(k))
+            if cur.table == tab.id && cur.forward == forward && cur.last == *k
+                && cur.versions == versions);
+        if !valid {
+            let heads = stores
+                .iter()
+                .map(|s| head_of(s, from_key.as_ref(), forward, tab.keypos))
+                .collect();
+            *cursor = Some(Cursor {
+                table: tab.id,
+                forward,
+                last: from_key.clone().unwrap_or_else(|| SortKey::new(&[])),
+                versions,
+                heads,
+            });
+        }
+        let cur = cursor.as_mut().expect("cursor was just set");
+        let best = cur
+            .heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|(k, _)| (i, k)))
+            .reduce(|a, b| if (b.1 < a.1) == forward { b } else { a })
+            .map(|(i, _)| i);
+        let Some(w) = best else {
+            return Ok(atoms::end_of_table().encode(env));
+        };
+        let (key, key_bytes) = cur.heads[w].take().expect("the best head exists");
+        cur.heads[w] = head_of(stores[w], Some(&key), forward, tab.keypos);
+        cur.last = key;
+        let mut at = 0;
+        // SAFETY: `key_bytes` is a complete encoded key copied from a stored
+        // object; any shared binary in it is kept alive by that object,
+        // which the read locks (still held) keep in the table.
+        Ok(unsafe { Term::new(env, decode::term(env.as_c_arg(), &key_bytes, &mut at)) })
     })
 }
 

@@ -75,6 +75,9 @@ pub struct OrderedStore {
     map: BTreeMap<SortKey, Obj>,
     /// Heap bytes of the objects and of long sort keys.
     heap_bytes: usize,
+    /// Bumped by every write that may add, remove or respell a key: a
+    /// traversal cursor from an older version is stale.
+    version: u64,
 }
 
 /// B-tree nodes hold up to 11 entries; count them about two-thirds full.
@@ -89,6 +92,10 @@ impl OrderedStore {
         self.heap_bytes + self.map.len() * ENTRY_OVERHEAD
     }
 
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     pub fn get(&self, key: &[u8]) -> Option<&Obj> {
         self.map.get(&SortKey::new(key))
     }
@@ -99,6 +106,7 @@ impl OrderedStore {
 
     /// Inserts or replaces; returns the replaced object.
     pub fn put(&mut self, key: &[u8], obj: Obj) -> Option<Obj> {
+        self.version += 1;
         self.heap_bytes += obj.footprint();
         match self.map.entry(SortKey::new(key)) {
             Entry::Occupied(mut e) => {
@@ -123,6 +131,7 @@ impl OrderedStore {
         has_shared: bool,
         neg_zero: bool,
     ) -> Option<Garbage> {
+        self.version += 1;
         match self.map.entry(SortKey::new(key)) {
             Entry::Occupied(mut e) => {
                 let existing = e.get_mut();
@@ -148,6 +157,7 @@ impl OrderedStore {
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Obj> {
         let (k, obj) = self.map.remove_entry(&SortKey::new(key))?;
+        self.version += 1;
         self.heap_bytes -= obj.footprint() + k.heap_bytes();
         Some(obj)
     }
@@ -168,10 +178,9 @@ impl OrderedStore {
     /// Objects with keys after `key` (or from `key` when `inclusive`), in order.
     pub fn range_after<'s>(
         &'s self,
-        key: &[u8],
+        key: &SortKey,
         inclusive: bool,
     ) -> impl Iterator<Item = (&'s SortKey, &'s Obj)> {
-        let key = SortKey::new(key);
         let lower = if inclusive {
             Bound::Included(key)
         } else {
@@ -184,10 +193,9 @@ impl OrderedStore {
     /// greatest first.
     pub fn range_before<'s>(
         &'s self,
-        key: &[u8],
+        key: &SortKey,
         inclusive: bool,
     ) -> impl Iterator<Item = (&'s SortKey, &'s Obj)> {
-        let key = SortKey::new(key);
         let upper = if inclusive {
             Bound::Included(key)
         } else {
@@ -199,6 +207,7 @@ impl OrderedStore {
     /// Keeps the objects for which `keep` is true.
     pub fn retain(&mut self, mut keep: impl FnMut(&Obj) -> bool) {
         let mut freed = 0;
+        self.version += 1;
         self.map.retain(|k, o| {
             let kept = keep(o);
             if !kept {
@@ -211,6 +220,7 @@ impl OrderedStore {
 
     pub fn take_all(&mut self) -> BTreeMap<SortKey, Obj> {
         self.heap_bytes = 0;
+        self.version += 1;
         std::mem::take(&mut self.map)
     }
 }
