@@ -5,6 +5,7 @@
 pub mod integer;
 pub mod kv;
 pub mod lifecycle;
+pub mod select;
 pub mod update;
 
 use crate::codec::encode::{is_immediate, Encoder};

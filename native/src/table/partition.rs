@@ -6,6 +6,14 @@ use crate::codec::object::Garbage;
 use crate::codec::{terms_equal, Obj};
 use hashbrown::hash_table::{Entry, HashTable};
 
+/// What `Partition::edit` does with one object.
+pub enum Edit {
+    Keep,
+    Remove,
+    /// Replace it with an object of the same key.
+    Replace(Obj),
+}
+
 #[derive(Default)]
 pub struct Partition {
     map: HashTable<Obj>,
@@ -109,6 +117,31 @@ impl Partition {
 
     pub fn iter(&self) -> impl Iterator<Item = &Obj> {
         self.map.iter()
+    }
+
+    /// Visits every object, keeping, removing or replacing it (a
+    /// replacement has the same key). Returns the objects removed or
+    /// replaced, for the caller to drop after releasing the lock.
+    pub fn edit(&mut self, mut f: impl FnMut(&Obj) -> Edit) -> Vec<Obj> {
+        let mut old = Vec::new();
+        let bytes = &mut self.object_bytes;
+        let removed: Vec<Obj> = self
+            .map
+            .extract_if(|o| match f(o) {
+                Edit::Keep => false,
+                Edit::Remove => true,
+                Edit::Replace(new) => {
+                    *bytes = *bytes + new.footprint() - o.footprint();
+                    old.push(std::mem::replace(o, new));
+                    false
+                }
+            })
+            .collect();
+        for o in &removed {
+            self.object_bytes -= o.footprint();
+        }
+        old.extend(removed);
+        old
     }
 
     /// Empties the partition, handing back the objects so the caller can drop

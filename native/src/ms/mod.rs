@@ -1,0 +1,259 @@
+//! A match-spec engine: ETS match specifications compiled once into a small
+//! program that runs directly on stored objects (the owned encoding), so
+//! objects that do not match are never copied to a process heap.
+//!
+//! - `compile`: spec term -> program; refuses what ETS refuses.
+//! - `eval`: runs a program on one encoded object.
+//! - `value`, `num`: values read from the encoding, term order, arithmetic.
+//! - `keeps_key`: the check `select_replace` makes on a spec.
+//!
+//! Anything the engine does not handle natively (a construct it does not
+//! know, an integer beyond 128 bits) is never answered wrongly: the clause or
+//! the object is marked `Fallback`, and the Erlang side asks ETS's own engine
+//! (`ets:match_spec_run/2`) about it.
+
+mod compile;
+mod eval;
+pub mod keeps_key;
+pub mod num;
+pub mod value;
+
+pub use eval::{Outcome, Runner, Want};
+
+use crate::codec::format;
+use value::Val;
+
+/// Why a spec did not compile natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsError {
+    /// ETS would refuse it too (badarg).
+    Invalid,
+    /// Valid or not, this engine cannot tell: ask ETS.
+    Unsupported,
+}
+
+/// A constant, kept in the form values are compared in.
+#[derive(Debug)]
+pub enum Lit {
+    Int(i128),
+    Float(f64),
+    Imm(u64),
+    Enc(Box<[u8]>),
+}
+
+impl Lit {
+    pub fn from_bytes(b: Vec<u8>) -> Lit {
+        match Val::of(&b, 0) {
+            Val::Int(i) => Lit::Int(i),
+            Val::Float(f) => Lit::Float(f),
+            Val::Imm(w) => Lit::Imm(w),
+            Val::Enc(_) => Lit::Enc(b.into_boxed_slice()),
+        }
+    }
+
+    #[inline]
+    pub fn val(&self) -> Val<'_> {
+        match self {
+            Lit::Int(i) => Val::Int(*i),
+            Lit::Float(f) => Val::Float(*f),
+            Lit::Imm(w) => Val::Imm(*w),
+            Lit::Enc(b) => Val::Enc(b),
+        }
+    }
+}
+
+/// A head pattern.
+#[derive(Debug)]
+pub enum Pat {
+    /// `'_'`
+    Any,
+    /// First occurrence of a variable: binds its slot.
+    Bind(u16),
+    /// A later occurrence: must equal the bound value (`=:=`).
+    Check(u16),
+    /// An immediate constant (raw word).
+    Imm(u64),
+    /// A float constant: ETS compares head floats bit for bit.
+    Float(u64),
+    /// A binary or `EXTERNAL` constant, encoded.
+    Const(Box<[u8]>),
+    Tuple(Box<[Pat]>),
+    /// Cons cells, then the tail pattern (never itself a list pattern).
+    List(Box<[Pat]>, Box<Pat>),
+    /// A map holding (at least) these keys, with values matching.
+    Map(Box<[(Lit, Pat)]>),
+}
+
+/// The guard and body functions ETS accepts in table match specs (OTP 25).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bif {
+    IsAtom,
+    IsFloat,
+    IsInteger,
+    IsList,
+    IsNumber,
+    IsPid,
+    IsPort,
+    IsReference,
+    IsTuple,
+    IsMap,
+    IsBinary,
+    IsFunction,
+    IsRecord,
+    IsMapKey,
+    MapGet,
+    MapSize,
+    Abs,
+    Element,
+    Hd,
+    Tl,
+    Length,
+    Node0,
+    Node1,
+    Round,
+    Size,
+    BitSize,
+    ByteSize,
+    BinaryPart2,
+    BinaryPart3,
+    Trunc,
+    Float,
+    Plus1,
+    Minus1,
+    Plus,
+    Minus,
+    Times,
+    Divide,
+    Div,
+    Rem,
+    Band,
+    Bor,
+    Bxor,
+    Bnot,
+    Bsl,
+    Bsr,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    ExactEq,
+    Ne,
+    ExactNe,
+    Not,
+    Xor,
+    And,
+    Or,
+    SelfPid,
+}
+
+/// A guard or body expression.
+#[derive(Debug)]
+pub enum Expr {
+    Lit(Lit),
+    Var(u16),
+    /// `'$_'`
+    Whole,
+    /// `'$$'`
+    AllVars,
+    /// `{{...}}`
+    Tuple(Box<[Expr]>),
+    List(Box<[Expr]>, Box<Expr>),
+    /// Keys and values are expressions; a later duplicate key wins.
+    Map(Box<[(Expr, Expr)]>),
+    Call(Bif, Box<[Expr]>),
+    AndAlso(Box<[Expr]>),
+    OrElse(Box<[Expr]>),
+}
+
+/// The guards and body of a clause.
+#[derive(Debug)]
+pub struct Program {
+    guards: Box<[Expr]>,
+    /// The last body expression (the earlier ones cannot change the result).
+    body: Expr,
+    /// The body is the constant `true` (select_count, select_delete).
+    body_true: bool,
+    /// Slots of the head's variables in variable-number order, for `'$$'`.
+    all_vars: Box<[u16]>,
+}
+
+#[derive(Debug)]
+pub struct Clause {
+    /// `None` when the head is not understood: every object falls back.
+    head: Option<Pat>,
+    /// `None` when guards or body are not understood: a match falls back.
+    prog: Option<Program>,
+    slots: usize,
+    /// The head, encoded, when it is a tuple (for bound-key lookups).
+    head_bytes: Option<Box<[u8]>>,
+    /// Bit `i`: element `i + 1` of the head tuple holds no variable.
+    bound_elems: u64,
+}
+
+#[derive(Debug)]
+pub struct MatchSpec {
+    clauses: Box<[Clause]>,
+    /// The spec as given, encoded, for ETS to run objects that fall back.
+    source: Box<[u8]>,
+}
+
+impl MatchSpec {
+    /// Compiles a spec. Strict mode refuses anything not fully understood
+    /// (`Unsupported`) or invalid; lenient mode is for specs ETS has already
+    /// accepted, and marks the clauses it does not understand for fallback.
+    pub fn compile(spec: rustler::Term<'_>, lenient: bool) -> Result<MatchSpec, MsError> {
+        compile::compile(spec, lenient)
+    }
+
+    pub fn source(&self) -> &[u8] {
+        &self.source
+    }
+
+    /// Whether every clause runs natively (no object can fall back for a
+    /// construct the engine does not know).
+    pub fn is_native(&self) -> bool {
+        self.clauses
+            .iter()
+            .all(|c| c.head.is_some() && c.prog.is_some())
+    }
+
+    /// Every body is `true`: the spec is a filter, as select_count and
+    /// select_delete use it.
+    pub fn is_count_spec(&self) -> bool {
+        self.clauses
+            .iter()
+            .all(|c| c.prog.as_ref().is_some_and(|p| p.body_true))
+    }
+
+    pub fn is_delete_spec(&self) -> bool {
+        self.is_count_spec()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clauses.is_empty()
+    }
+
+    /// When every clause's head fixes the key at `keypos` (no variable in
+    /// it), the keys in canonical form (`-0.0` as `0.0`), without duplicates:
+    /// only the objects with those keys can match.
+    pub fn bound_keys(&self, keypos: usize) -> Option<Vec<Vec<u8>>> {
+        if self.clauses.is_empty() || keypos > 64 {
+            return None;
+        }
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for c in self.clauses.iter() {
+            let head = c.head_bytes.as_ref()?;
+            if c.bound_elems & (1 << (keypos - 1)) == 0 {
+                return None;
+            }
+            let (s, e) = format::tuple_element(head, 0, keypos - 1)?;
+            let mut k = head[s..e].to_vec();
+            format::normalise_neg_zero(&mut k);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        Some(keys)
+    }
+}
