@@ -158,7 +158,7 @@ fn lenient_clause(item: Term<'_>) -> Clause {
     };
     let mut cx = Compiler::default();
     match cx.pat(head) {
-        Ok((pat, _)) => Clause {
+        Ok(pat) => Clause {
             head: Some(pat),
             prog: None,
             slots: cx.vars.len(),
@@ -180,44 +180,37 @@ impl Compiler {
         self.vars.iter().position(|&v| v == n).map(|s| s as u16)
     }
 
-    /// A head pattern, and whether it is exact (no variable, `'_'` or map
-    /// inside, so it matches only terms equal to itself).
-    fn pat(&mut self, t: Term<'_>) -> Result<(Pat, bool), MsError> {
+    /// A head pattern.
+    fn pat(&mut self, t: Term<'_>) -> Result<Pat, MsError> {
         match t.get_type() {
             TermType::Atom => Ok(match atom_role(t)? {
-                AtomRole::Underscore => (Pat::Any, false),
+                AtomRole::Underscore => Pat::Any,
                 AtomRole::Var(n) => match self.slot(n) {
-                    Some(s) => (Pat::Check(s), false),
+                    Some(s) => Pat::Check(s),
                     None => {
                         self.vars.push(n);
-                        (Pat::Bind((self.vars.len() - 1) as u16), false)
+                        Pat::Bind((self.vars.len() - 1) as u16)
                     }
                 },
                 // '$_' and '$$' are plain atoms in a head.
-                _ => (Pat::Imm(raw(t)), true),
+                _ => Pat::Imm(raw(t)),
             }),
             TermType::Tuple => {
                 let elems = rustler::types::tuple::get_tuple(t).map_err(|_| MsError::Invalid)?;
-                let mut exact = true;
-                let mut pats = Vec::with_capacity(elems.len());
-                for e in elems {
-                    let (p, x) = self.pat(e)?;
-                    exact &= x;
-                    pats.push(p);
-                }
-                Ok((Pat::Tuple(pats.into_boxed_slice()), exact))
+                let pats = elems
+                    .into_iter()
+                    .map(|e| self.pat(e))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Pat::Tuple(pats.into_boxed_slice()))
             }
             TermType::List if !t.is_empty_list() => {
                 let (heads, tail) = cells(t);
-                let mut exact = true;
-                let mut pats = Vec::with_capacity(heads.len());
-                for h in heads {
-                    let (p, x) = self.pat(h)?;
-                    exact &= x;
-                    pats.push(p);
-                }
-                let (tp, x) = self.pat(tail)?;
-                Ok((Pat::List(pats.into_boxed_slice(), Box::new(tp)), exact && x))
+                let pats = heads
+                    .into_iter()
+                    .map(|h| self.pat(h))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let tp = self.pat(tail)?;
+                Ok(Pat::List(pats.into_boxed_slice(), Box::new(tp)))
             }
             TermType::Map => {
                 let mut pairs = Vec::new();
@@ -227,19 +220,18 @@ impl Compiler {
                     {
                         return Err(MsError::Invalid);
                     }
-                    let (p, _) = self.pat(v)?;
+                    let p = self.pat(v)?;
                     pairs.push((Lit::from_bytes(encode(k)?), p));
                 }
-                Ok((Pat::Map(pairs.into_boxed_slice()), false))
+                Ok(Pat::Map(pairs.into_boxed_slice()))
             }
             _ => {
                 let b = encode(t)?;
-                let pat = match b[0] {
+                Ok(match b[0] {
                     format::IMMEDIATE => Pat::Imm(format::get_u64(&b, &mut 1)),
                     format::FLOAT => Pat::Float(format::get_u64(&b, &mut 1)),
                     _ => Pat::Const(b.into_boxed_slice()),
-                };
-                Ok((pat, true))
+                })
             }
         }
     }
@@ -322,7 +314,7 @@ fn clause(item: Term<'_>) -> Result<Clause, MsError> {
         return Err(MsError::Invalid);
     }
     let mut cx = Compiler::default();
-    let (pat, _) = cx.pat(head)?;
+    let pat = cx.pat(head)?;
     let guards = guards
         .into_iter()
         .map(|g| cx.expr(g))
@@ -350,11 +342,12 @@ fn clause(item: Term<'_>) -> Result<Clause, MsError> {
     })
 }
 
-/// A tuple head's encoding, and a mask of its exact elements.
+/// A tuple head's encoding, and a mask of its variable-free elements.
 type BoundElements = (Option<Box<[u8]>>, u64);
 
-/// For a tuple head: its encoding and which of its first 64 elements are
-/// exact (hold no variable, `'_'` or map).
+/// For a tuple head: its encoding and which of its first 64 elements hold
+/// no variable or `'_'` (ETS looks such keys up, even maps: a map pattern
+/// in the key then only meets objects whose key is that very map).
 fn bound_elements(head: Term<'_>, pat: &Pat) -> Result<BoundElements, MsError> {
     let Pat::Tuple(elems) = pat else {
         return Ok((None, 0));
@@ -363,7 +356,7 @@ fn bound_elements(head: Term<'_>, pat: &Pat) -> Result<BoundElements, MsError> {
         .iter()
         .take(64)
         .enumerate()
-        .filter(|(_, p)| is_exact(p))
+        .filter(|(_, p)| var_free(p))
         .fold(0u64, |m, (i, _)| m | 1 << i);
     if mask == 0 {
         return Ok((None, 0));
@@ -371,12 +364,13 @@ fn bound_elements(head: Term<'_>, pat: &Pat) -> Result<BoundElements, MsError> {
     Ok((Some(encode(head)?.into_boxed_slice()), mask))
 }
 
-fn is_exact(p: &Pat) -> bool {
+fn var_free(p: &Pat) -> bool {
     match p {
         Pat::Imm(_) | Pat::Float(_) | Pat::Const(_) => true,
-        Pat::Tuple(es) => es.iter().all(is_exact),
-        Pat::List(es, tail) => es.iter().all(is_exact) && is_exact(tail),
-        Pat::Any | Pat::Bind(_) | Pat::Check(_) | Pat::Map(_) => false,
+        Pat::Tuple(es) => es.iter().all(var_free),
+        Pat::List(es, tail) => es.iter().all(var_free) && var_free(tail),
+        Pat::Map(kvs) => kvs.iter().all(|(_, v)| var_free(v)),
+        Pat::Any | Pat::Bind(_) | Pat::Check(_) => false,
     }
 }
 

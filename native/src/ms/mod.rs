@@ -187,7 +187,7 @@ pub struct Clause {
     slots: usize,
     /// The head, encoded, when it is a tuple (for bound-key lookups).
     head_bytes: Option<Box<[u8]>>,
-    /// Bit `i`: element `i + 1` of the head tuple holds no variable.
+    /// Bit `i`: element `i + 1` of the head tuple holds no variable or `'_'`.
     bound_elems: u64,
 }
 
@@ -234,19 +234,23 @@ impl MatchSpec {
         self.clauses.is_empty()
     }
 
-    /// When every clause's head fixes the key at `keypos` (no variable in
-    /// it), the keys in canonical form (`-0.0` as `0.0`), without duplicates:
-    /// only the objects with those keys can match.
+    /// When every clause's head fixes the key at `keypos` (holds no
+    /// variable or `'_'`), the keys in canonical form (`-0.0` as `0.0`),
+    /// without duplicates: as in ETS, only objects with those keys are
+    /// candidates. Clauses whose head cannot match a table object (not a
+    /// tuple, or too short) add no key.
     pub fn bound_keys(&self, keypos: usize) -> Option<Vec<Vec<u8>>> {
-        if self.clauses.is_empty() || keypos > 64 {
-            return None;
-        }
         let mut keys: Vec<Vec<u8>> = Vec::new();
         for c in self.clauses.iter() {
-            let head = c.head_bytes.as_ref()?;
-            if c.bound_elems & (1 << (keypos - 1)) == 0 {
+            match c.head.as_ref()? {
+                Pat::Tuple(es) if es.len() >= keypos => {}
+                Pat::Any | Pat::Bind(_) | Pat::Check(_) => return None,
+                _ => continue,
+            }
+            if keypos > 64 || c.bound_elems & (1 << (keypos - 1)) == 0 {
                 return None;
             }
+            let head = c.head_bytes.as_ref()?;
             let (s, e) = format::tuple_element(head, 0, keypos - 1)?;
             let mut k = head[s..e].to_vec();
             format::normalise_neg_zero(&mut k);

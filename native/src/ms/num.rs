@@ -113,10 +113,13 @@ pub fn neg(a: Num) -> NumRes<Num> {
     }
 }
 
+/// `abs/1`: like the VM, a float not below zero (`-0.0` included) is
+/// returned as it is.
 pub fn abs(a: Num) -> NumRes<Num> {
     match a {
         Num::I(x) => int(x.checked_abs()),
-        Num::F(f) => Ok(Num::F(f.abs())),
+        Num::F(f) if f < 0.0 => Ok(Num::F(-f)),
+        Num::F(f) => Ok(Num::F(f)),
     }
 }
 
@@ -297,6 +300,10 @@ mod tests {
     #[test]
     fn arithmetic_follows_erlang() {
         assert_eq!(add(Num::I(1), Num::F(0.5)), Ok(Num::F(1.5)));
+        let Ok(Num::F(z)) = abs(Num::F(-0.0)) else {
+            panic!("abs of a float is a float")
+        };
+        assert!(z.is_sign_negative(), "abs(-0.0) is -0.0, as in the VM");
         assert_eq!(mul(Num::F(1e300), Num::F(1e300)), Err(Fail::Error));
         assert_eq!(fdiv(Num::I(1), Num::F(-0.0)), Err(Fail::Error));
         assert_eq!(idiv(-7, 2), Ok(-3));
