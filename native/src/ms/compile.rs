@@ -3,8 +3,8 @@
 //! and the caller asks ETS (`ets:match_spec_compile/1`) to decide.
 
 use super::*;
-use crate::codec::encode::Encoder;
-use rustler::sys::{c_char, enif_get_atom, ErlNifCharEncoding};
+use crate::codec::encode::{is_immediate, Encoder};
+use rustler::sys::{c_char, enif_get_atom, enif_get_tuple, ErlNifCharEncoding, ErlNifTerm};
 use rustler::{Term, TermType};
 
 /// What an atom means in a spec.
@@ -31,7 +31,7 @@ fn raw(t: Term<'_>) -> u64 {
 /// Runs `f` on the atom's latin-1 name; `None` for names longer than 255
 /// bytes or outside latin-1 (none of which means anything special).
 fn with_atom_name<R>(t: Term<'_>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-    let mut buf = [0u8; 256];
+    let mut buf = std::mem::MaybeUninit::<[u8; 256]>::uninit();
     // SAFETY: `t` is an atom of its environment; `buf` holds 256 bytes and
     // enif_get_atom writes at most that many (including the NUL).
     let n = unsafe {
@@ -39,14 +39,16 @@ fn with_atom_name<R>(t: Term<'_>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
             t.get_env().as_c_arg(),
             t.as_c_arg(),
             buf.as_mut_ptr() as *mut c_char,
-            buf.len() as _,
+            256,
             ErlNifCharEncoding::ERL_NIF_LATIN1,
         )
     };
     if n <= 0 {
         return None;
     }
-    Some(f(&buf[..n as usize - 1]))
+    // SAFETY: enif_get_atom wrote `n` bytes (the name and a NUL).
+    let name = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u8, n as usize - 1) };
+    Some(f(name))
 }
 
 fn atom_role(t: Term<'_>) -> Result<AtomRole, MsError> {
@@ -77,21 +79,56 @@ fn atom_role(t: Term<'_>) -> Result<AtomRole, MsError> {
     role.unwrap_or(Ok(AtomRole::Plain))
 }
 
-fn encode(t: Term<'_>) -> Result<Vec<u8>, MsError> {
-    let mut enc = Encoder::with_buffer(t.get_env().as_c_arg(), Vec::new());
+pub fn encode(t: Term<'_>) -> Result<Vec<u8>, MsError> {
+    let mut enc = Encoder::with_buffer(t.get_env().as_c_arg(), Vec::with_capacity(64));
     enc.term(t.as_c_arg(), false)
         .map_err(|_| MsError::Unsupported)?;
     Ok(enc.into_buffer())
 }
 
-fn list_items(t: Term<'_>) -> Option<Vec<Term<'_>>> {
-    let mut out = Vec::new();
+/// A constant: immediates directly, anything else encoded.
+fn constant(t: Term<'_>) -> Result<Lit, MsError> {
+    if is_immediate(t.as_c_arg()) {
+        let w = raw(t);
+        return Ok(if w & 0xF == 0xF {
+            Lit::Int((w as i64) >> 4)
+        } else {
+            Lit::Imm(w)
+        });
+    }
+    Ok(Lit::from_bytes(encode(t)?))
+}
+
+/// The elements of a tuple, read in place (no copy).
+fn tuple_elems<'a>(t: Term<'a>) -> Option<impl ExactSizeIterator<Item = Term<'a>> + 'a> {
+    let env = t.get_env();
+    let mut arity = 0;
+    let mut elems: *const ErlNifTerm = std::ptr::null();
+    // SAFETY: `t` belongs to `env`; on success `elems` points at `arity`
+    // terms that live as long as `t` does.
+    if unsafe { enif_get_tuple(env.as_c_arg(), t.as_c_arg(), &mut arity, &mut elems) } == 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let elems = unsafe { std::slice::from_raw_parts(elems, arity as usize) };
+    // SAFETY: each element is a term of `env`.
+    Some(elems.iter().map(move |&e| unsafe { Term::new(env, e) }))
+}
+
+/// The items of a proper list, in order (`None` for an improper list).
+fn list_items(t: Term<'_>) -> Option<impl Iterator<Item = Term<'_>>> {
     let mut cur = t;
-    while let Ok((h, tl)) = cur.list_get_cell() {
-        out.push(h);
+    while let Ok((_, tl)) = cur.list_get_cell() {
         cur = tl;
     }
-    cur.is_empty_list().then_some(out)
+    cur.is_empty_list().then(|| {
+        let mut cur = t;
+        std::iter::from_fn(move || {
+            let (h, tl) = cur.list_get_cell().ok()?;
+            cur = tl;
+            Some(h)
+        })
+    })
 }
 
 /// A list's cons cells and its (non-list) tail.
@@ -111,18 +148,17 @@ fn map_pairs(t: Term<'_>) -> Result<Vec<(Term<'_>, Term<'_>)>, MsError> {
 }
 
 pub fn compile(spec: Term<'_>, lenient: bool) -> Result<MatchSpec, MsError> {
-    let source = encode(spec)?.into_boxed_slice();
     let Some(items) = list_items(spec) else {
         return if lenient {
             Ok(MatchSpec {
                 clauses: Box::new([opaque()]),
-                source,
+                source: None,
             })
         } else {
             Err(MsError::Invalid)
         };
     };
-    let mut clauses = Vec::with_capacity(items.len());
+    let mut clauses = Vec::with_capacity(2);
     for item in items {
         match clause(item) {
             Ok(c) => clauses.push(c),
@@ -132,7 +168,7 @@ pub fn compile(spec: Term<'_>, lenient: bool) -> Result<MatchSpec, MsError> {
     }
     Ok(MatchSpec {
         clauses: clauses.into_boxed_slice(),
-        source,
+        source: None,
     })
 }
 
@@ -142,18 +178,13 @@ fn opaque() -> Clause {
         head: None,
         prog: None,
         slots: 0,
-        head_bytes: None,
-        bound_elems: 0,
     }
 }
 
 /// For a clause not understood as a whole: keep its head as a filter when
 /// that much is understood, and let ETS evaluate the matching objects.
 fn lenient_clause(item: Term<'_>) -> Clause {
-    let Ok(parts) = rustler::types::tuple::get_tuple(item) else {
-        return opaque();
-    };
-    let Some(&head) = parts.first() else {
+    let Some(head) = tuple_elems(item).and_then(|mut es| es.next()) else {
         return opaque();
     };
     let mut cx = Compiler::default();
@@ -162,8 +193,6 @@ fn lenient_clause(item: Term<'_>) -> Clause {
             head: Some(pat),
             prog: None,
             slots: cx.vars.len(),
-            head_bytes: None,
-            bound_elems: 0,
         },
         Err(_) => opaque(),
     }
@@ -196,11 +225,11 @@ impl Compiler {
                 _ => Pat::Imm(raw(t)),
             }),
             TermType::Tuple => {
-                let elems = rustler::types::tuple::get_tuple(t).map_err(|_| MsError::Invalid)?;
-                let pats = elems
-                    .into_iter()
-                    .map(|e| self.pat(e))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let elems = tuple_elems(t).ok_or(MsError::Invalid)?;
+                let mut pats = Vec::with_capacity(elems.len());
+                for e in elems {
+                    pats.push(self.pat(e)?);
+                }
                 Ok(Pat::Tuple(pats.into_boxed_slice()))
             }
             TermType::List if !t.is_empty_list() => {
@@ -221,10 +250,11 @@ impl Compiler {
                         return Err(MsError::Invalid);
                     }
                     let p = self.pat(v)?;
-                    pairs.push((Lit::from_bytes(encode(k)?), p));
+                    pairs.push((constant(k)?, p));
                 }
                 Ok(Pat::Map(pairs.into_boxed_slice()))
             }
+            _ if is_immediate(t.as_c_arg()) => Ok(Pat::Imm(raw(t))),
             _ => {
                 let b = encode(t)?;
                 Ok(match b[0] {
@@ -245,34 +275,30 @@ impl Compiler {
                 AtomRole::Underscore | AtomRole::Plain => Expr::Lit(Lit::Imm(raw(t))),
             }),
             TermType::Tuple => {
-                let elems = rustler::types::tuple::get_tuple(t).map_err(|_| MsError::Invalid)?;
-                let Some(&first) = elems.first() else {
+                let mut elems = tuple_elems(t).ok_or(MsError::Invalid)?;
+                let n = elems.len();
+                let Some(first) = elems.next() else {
                     return Err(MsError::Invalid);
                 };
-                if elems.len() == 1 && first.get_type() == TermType::Tuple {
-                    let inner =
-                        rustler::types::tuple::get_tuple(first).map_err(|_| MsError::Invalid)?;
-                    let es = inner
-                        .into_iter()
+                if n == 1 && first.get_type() == TermType::Tuple {
+                    let es = tuple_elems(first)
+                        .ok_or(MsError::Invalid)?
                         .map(|e| self.expr(e))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    return Ok(Expr::Tuple(es.into_boxed_slice()));
+                        .collect::<Result<Box<[_]>, _>>()?;
+                    return Ok(Expr::Tuple(es));
                 }
                 if first.get_type() != TermType::Atom {
                     return Err(MsError::Invalid);
                 }
-                let args = &elems[1..];
-                let call = with_atom_name(first, |name| function(name, args.len()))
+                let call = with_atom_name(first, |name| function(name, n - 1))
                     .flatten()
                     .ok_or(MsError::Invalid)?;
                 if let Call::Const = call {
-                    return Ok(Expr::Lit(Lit::from_bytes(encode(args[0])?)));
+                    return Ok(Expr::Lit(constant(elems.next().ok_or(MsError::Invalid)?)?));
                 }
-                let args = args
-                    .iter()
-                    .map(|&a| self.expr(a))
-                    .collect::<Result<Vec<_>, _>>()?
-                    .into_boxed_slice();
+                let args = elems
+                    .map(|a| self.expr(a))
+                    .collect::<Result<Box<[_]>, _>>()?;
                 Ok(match call {
                     Call::Bif(b) => Expr::Call(b, args),
                     Call::AndAlso => Expr::AndAlso(args),
@@ -298,73 +324,51 @@ impl Compiler {
                     .collect::<Result<Vec<_>, MsError>>()?;
                 Ok(Expr::Map(pairs.into_boxed_slice()))
             }
-            _ => Ok(Expr::Lit(Lit::from_bytes(encode(t)?))),
+            _ => Ok(Expr::Lit(constant(t)?)),
         }
     }
 }
 
 fn clause(item: Term<'_>) -> Result<Clause, MsError> {
-    let parts = rustler::types::tuple::get_tuple(item).map_err(|_| MsError::Invalid)?;
-    let [head, guards, body] = parts[..] else {
-        return Err(MsError::Invalid);
-    };
-    let guards = list_items(guards).ok_or(MsError::Invalid)?;
-    let body = list_items(body).ok_or(MsError::Invalid)?;
-    if body.is_empty() {
+    let mut parts = tuple_elems(item).ok_or(MsError::Invalid)?;
+    if parts.len() != 3 {
         return Err(MsError::Invalid);
     }
+    let (head, guards, body) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let guards = list_items(guards).ok_or(MsError::Invalid)?;
+    let body = list_items(body).ok_or(MsError::Invalid)?;
     let mut cx = Compiler::default();
     let pat = cx.pat(head)?;
     let guards = guards
-        .into_iter()
         .map(|g| cx.expr(g))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Box<[_]>, _>>()?;
     let mut last = None;
     for b in body {
         last = Some(cx.expr(b)?);
     }
-    let body = last.expect("a non-empty body");
+    let body = last.ok_or(MsError::Invalid)?;
     let body_true = matches!(body, Expr::Lit(Lit::Imm(w)) if w == true_word());
     let mut order: Vec<u16> = (0..cx.vars.len() as u16).collect();
     order.sort_by_key(|&s| cx.vars[s as usize]);
-    let (head_bytes, bound_elems) = bound_elements(head, &pat)?;
     Ok(Clause {
         head: Some(pat),
         prog: Some(Program {
-            guards: guards.into_boxed_slice(),
+            guards,
             body,
             body_true,
             all_vars: order.into_boxed_slice(),
         }),
         slots: cx.vars.len(),
-        head_bytes,
-        bound_elems,
     })
 }
 
-/// A tuple head's encoding, and a mask of its variable-free elements.
-type BoundElements = (Option<Box<[u8]>>, u64);
-
-/// For a tuple head: its encoding and which of its first 64 elements hold
-/// no variable or `'_'` (ETS looks such keys up, even maps: a map pattern
-/// in the key then only meets objects whose key is that very map).
-fn bound_elements(head: Term<'_>, pat: &Pat) -> Result<BoundElements, MsError> {
-    let Pat::Tuple(elems) = pat else {
-        return Ok((None, 0));
-    };
-    let mask = elems
-        .iter()
-        .take(64)
-        .enumerate()
-        .filter(|(_, p)| var_free(p))
-        .fold(0u64, |m, (i, _)| m | 1 << i);
-    if mask == 0 {
-        return Ok((None, 0));
-    }
-    Ok((Some(encode(head)?.into_boxed_slice()), mask))
-}
-
-fn var_free(p: &Pat) -> bool {
+/// Whether a pattern holds no variable or `'_'` (maps may hold other keys
+/// but still count: ETS looks such keys up).
+pub fn var_free(p: &Pat) -> bool {
     match p {
         Pat::Imm(_) | Pat::Float(_) | Pat::Const(_) => true,
         Pat::Tuple(es) => es.iter().all(var_free),

@@ -213,8 +213,15 @@ impl<'e> Runner<'e> {
                     return Ok(false);
                 }
                 for (i, sp) in ps.iter().enumerate() {
-                    if !self.head(sp, buf, p, slots, arena)? {
-                        return Ok(false);
+                    // The common element patterns inline; the rest recurse.
+                    match sp {
+                        Pat::Any => {}
+                        Pat::Bind(s) => slots[*s as usize] = Val::of(buf, p),
+                        _ => {
+                            if !self.head(sp, buf, p, slots, arena)? {
+                                return Ok(false);
+                            }
+                        }
                     }
                     if i + 1 < ps.len() {
                         p = skip(buf, p);
@@ -329,12 +336,14 @@ impl<'e> Runner<'e> {
                 enc.term(t, false).map_err(|_| Fail::Unsupported)?;
                 Ok(Val::of(cx.arena.alloc(enc.into_buffer()), 0))
             }
+            Expr::Call(b, args) if args.len() == 2 && b.is_comparison() => {
+                // Comparisons take any terms and never fail: no frame needed.
+                let x = self.operand(&args[0], cx, mode)?;
+                let y = self.operand(&args[1], cx, mode)?;
+                self.comparison(*b, x, y)
+            }
             Expr::Call(b, args) => {
-                let r = args
-                    .iter()
-                    .map(|x| self.eval(x, cx, mode))
-                    .collect::<R<Vec<_>>>()
-                    .and_then(|vals| self.bif(*b, &vals, cx));
+                let r = self.call(*b, args, cx, mode);
                 self.caught(r, mode)
             }
             Expr::AndAlso(args) => {
@@ -346,6 +355,32 @@ impl<'e> Runner<'e> {
                 self.caught(r, mode)
             }
         }
+    }
+
+    /// An argument: variables and constants read in place, the rest evaluated.
+    #[inline(always)]
+    fn operand<'o>(&self, e: &'o Expr, cx: &Cx<'o, '_>, mode: Mode) -> R<Val<'o>> {
+        match e {
+            Expr::Var(s) => Ok(cx.slots[*s as usize]),
+            Expr::Lit(l) => Ok(l.val()),
+            _ => self.eval(e, cx, mode),
+        }
+    }
+
+    /// Evaluates the arguments (on the stack for the usual few) and calls.
+    fn call<'o>(&self, b: Bif, args: &'o [Expr], cx: &Cx<'o, '_>, mode: Mode) -> R<Val<'o>> {
+        let mut inline = [Val::Int(0); 4];
+        if args.len() <= inline.len() {
+            for (slot, a) in inline.iter_mut().zip(args) {
+                *slot = self.operand(a, cx, mode)?;
+            }
+            return self.bif(b, &inline[..args.len()], cx);
+        }
+        let vals = args
+            .iter()
+            .map(|x| self.eval(x, cx, mode))
+            .collect::<R<Vec<_>>>()?;
+        self.bif(b, &vals, cx)
     }
 
     /// `andalso` (stops at `false`) and `orelse` (stops at `true`): every
@@ -416,7 +451,7 @@ impl<'e> Runner<'e> {
             }
             MapSize => {
                 let m = map_arg(a[0])?;
-                Val::Int(get_varint(m, &mut 1) as i128)
+                Val::Int(get_varint(m, &mut 1) as i64)
             }
             Abs => num_val(num::abs(num_arg(&a[0])?)?),
             Element => {
@@ -460,7 +495,7 @@ impl<'e> Runner<'e> {
                     if !Val::of(l, p).is_atom_word(self.w.nil) {
                         return Err(Fail::Error);
                     }
-                    Val::Int(n as i128)
+                    Val::Int(n as i64)
                 }
             },
             Node0 => Val::Imm(self.local_node()?),
@@ -480,19 +515,19 @@ impl<'e> Runner<'e> {
                 Num::F(f) => Val::Int(num::float_to_int(f.trunc())?),
             },
             Size => match kind(&a[0])? {
-                Kind::Tuple => Val::Int(a[0].tuple_arity().unwrap_or(0) as i128),
-                Kind::Binary => Val::Int(a[0].binary().unwrap_or(&[]).len() as i128),
-                Kind::Bitstring => Val::Int((bits_of(a[0])?.0 / 8) as i128),
+                Kind::Tuple => Val::Int(a[0].tuple_arity().unwrap_or(0) as i64),
+                Kind::Binary => Val::Int(a[0].binary().unwrap_or(&[]).len() as i64),
+                Kind::Bitstring => Val::Int((bits_of(a[0])?.0 / 8) as i64),
                 _ => return Err(Fail::Error),
             },
             BitSize => match kind(&a[0])? {
-                Kind::Binary => Val::Int(a[0].binary().unwrap_or(&[]).len() as i128 * 8),
-                Kind::Bitstring => Val::Int(bits_of(a[0])?.0 as i128),
+                Kind::Binary => Val::Int(a[0].binary().unwrap_or(&[]).len() as i64 * 8),
+                Kind::Bitstring => Val::Int(bits_of(a[0])?.0 as i64),
                 _ => return Err(Fail::Error),
             },
             ByteSize => match kind(&a[0])? {
-                Kind::Binary => Val::Int(a[0].binary().unwrap_or(&[]).len() as i128),
-                Kind::Bitstring => Val::Int(bits_of(a[0])?.0.div_ceil(8) as i128),
+                Kind::Binary => Val::Int(a[0].binary().unwrap_or(&[]).len() as i64),
+                Kind::Bitstring => Val::Int(bits_of(a[0])?.0.div_ceil(8) as i64),
                 _ => return Err(Fail::Error),
             },
             BinaryPart2 => {
@@ -525,14 +560,7 @@ impl<'e> Runner<'e> {
             Bnot => Val::Int(!int_arg(&a[0])?),
             Bsl => Val::Int(num::bsl(int_arg(&a[0])?, int_arg(&a[1])?)?),
             Bsr => Val::Int(num::bsr(int_arg(&a[0])?, int_arg(&a[1])?)?),
-            Gt => self.boolean(self.compare(a[0], a[1])? == Ordering::Greater),
-            Ge => self.boolean(self.compare(a[0], a[1])? != Ordering::Less),
-            Lt => self.boolean(self.compare(a[0], a[1])? == Ordering::Less),
-            Le => self.boolean(self.compare(a[0], a[1])? != Ordering::Greater),
-            Eq => self.boolean(self.compare(a[0], a[1])? == Ordering::Equal),
-            Ne => self.boolean(self.compare(a[0], a[1])? != Ordering::Equal),
-            ExactEq => self.boolean(exact_eq(a[0], a[1])),
-            ExactNe => self.boolean(!exact_eq(a[0], a[1])),
+            Gt | Ge | Lt | Le | Eq | Ne | ExactEq | ExactNe => self.comparison(b, a[0], a[1])?,
             Not => self.boolean(!self.as_bool(a[0])?),
             Xor => self.boolean(self.as_bool(a[0])? ^ self.as_bool(a[1])?),
             And => {
@@ -545,6 +573,27 @@ impl<'e> Runner<'e> {
             }
             SelfPid => Val::Imm(self.caller),
         })
+    }
+
+    #[inline]
+    fn comparison<'o>(&self, b: Bif, x: Val<'_>, y: Val<'_>) -> R<Val<'o>> {
+        use Bif::*;
+        let yes = match b {
+            ExactEq => exact_eq(x, y),
+            ExactNe => !exact_eq(x, y),
+            _ => {
+                let o = self.compare(x, y)?;
+                match b {
+                    Gt => o == Ordering::Greater,
+                    Ge => o != Ordering::Less,
+                    Lt => o == Ordering::Less,
+                    Le => o != Ordering::Greater,
+                    Eq => o == Ordering::Equal,
+                    _ => o != Ordering::Equal,
+                }
+            }
+        };
+        Ok(self.boolean(yes))
     }
 
     fn binary_part<'o>(
@@ -561,7 +610,7 @@ impl<'e> Runner<'e> {
         };
         let (s, l) = (int_arg(&start)?, int_arg(&len)?);
         let (from, to) = if l >= 0 { (s, s + l) } else { (s + l, s) };
-        if from < 0 || to > bytes.len() as i128 {
+        if from < 0 || to > bytes.len() as i64 {
             return Err(Fail::Error);
         }
         let part = &bytes[from as usize..to as usize];
@@ -572,10 +621,16 @@ impl<'e> Runner<'e> {
     }
 
     /// Term order; the VM decides the cases the engine leaves to it.
+    #[inline]
     fn compare(&self, a: Val<'_>, b: Val<'_>) -> R<Ordering> {
-        if let Some(o) = compare(a, b) {
-            return Ok(o);
+        match compare(a, b) {
+            Some(o) => Ok(o),
+            None => self.compare_in_vm(a, b),
         }
+    }
+
+    #[inline(never)]
+    fn compare_in_vm(&self, a: Val<'_>, b: Val<'_>) -> R<Ordering> {
         let (x, y) = (self.term(a)?, self.term(b)?);
         // SAFETY: both terms were just built in `self.env`.
         Ok(unsafe { enif_compare(x, y) }.cmp(&0))
@@ -590,14 +645,7 @@ impl<'e> Runner<'e> {
         // encodings come from live objects or this spec's constants.
         Ok(unsafe {
             match v {
-                Val::Int(i) => match i64::try_from(i) {
-                    Ok(i) => enif_make_int64(env, i),
-                    Err(_) => {
-                        let mut ext = Vec::with_capacity(20);
-                        num::write_ext_bignum(i, &mut ext);
-                        self.term_from_ext(&ext).ok_or(Fail::Unsupported)?
-                    }
-                },
+                Val::Int(i) => enif_make_int64(env, i),
                 Val::Float(f) => enif_make_double(env, f),
                 Val::Imm(w) => from_raw(w),
                 Val::Enc(b) => decode::whole(env, b),
@@ -754,7 +802,7 @@ fn num_arg(v: &Val<'_>) -> R<Num> {
     }
 }
 
-fn int_arg(v: &Val<'_>) -> R<i128> {
+fn int_arg(v: &Val<'_>) -> R<i64> {
     match *v {
         Val::Int(i) => Ok(i),
         _ if v.kind() == Kind::BigInt => Err(Fail::Unsupported),

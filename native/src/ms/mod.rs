@@ -35,7 +35,7 @@ pub enum MsError {
 /// A constant, kept in the form values are compared in.
 #[derive(Debug)]
 pub enum Lit {
-    Int(i128),
+    Int(i64),
     Float(f64),
     Imm(u64),
     Enc(Box<[u8]>),
@@ -147,6 +147,13 @@ pub enum Bif {
     SelfPid,
 }
 
+impl Bif {
+    pub fn is_comparison(self) -> bool {
+        use Bif::*;
+        matches!(self, Gt | Ge | Lt | Le | Eq | ExactEq | Ne | ExactNe)
+    }
+}
+
 /// A guard or body expression.
 #[derive(Debug)]
 pub enum Expr {
@@ -185,17 +192,14 @@ pub struct Clause {
     /// `None` when guards or body are not understood: a match falls back.
     prog: Option<Program>,
     slots: usize,
-    /// The head, encoded, when it is a tuple (for bound-key lookups).
-    head_bytes: Option<Box<[u8]>>,
-    /// Bit `i`: element `i + 1` of the head tuple holds no variable or `'_'`.
-    bound_elems: u64,
 }
 
 #[derive(Debug)]
 pub struct MatchSpec {
     clauses: Box<[Clause]>,
-    /// The spec as given, encoded, for ETS to run objects that fall back.
-    source: Box<[u8]>,
+    /// The spec as given, encoded, for ETS to run objects that fall back
+    /// (kept by specs that outlive the call: see `with_source`).
+    source: Option<Box<[u8]>>,
 }
 
 impl MatchSpec {
@@ -206,8 +210,15 @@ impl MatchSpec {
         compile::compile(spec, lenient)
     }
 
-    pub fn source(&self) -> &[u8] {
-        &self.source
+    /// Keeps an encoded copy of the spec it was compiled from.
+    pub fn with_source(mut self, spec: rustler::Term<'_>) -> Result<MatchSpec, MsError> {
+        self.source = Some(compile::encode(spec)?.into_boxed_slice());
+        Ok(self)
+    }
+
+    /// The spec it was compiled from, encoded (when kept).
+    pub fn source(&self) -> Option<&[u8]> {
+        self.source.as_deref()
     }
 
     /// Whether every clause runs natively (no object can fall back for a
@@ -242,22 +253,51 @@ impl MatchSpec {
     pub fn bound_keys(&self, keypos: usize) -> Option<Vec<Vec<u8>>> {
         let mut keys: Vec<Vec<u8>> = Vec::new();
         for c in self.clauses.iter() {
-            match c.head.as_ref()? {
-                Pat::Tuple(es) if es.len() >= keypos => {}
+            let key = match c.head.as_ref()? {
+                Pat::Tuple(es) if es.len() >= keypos => &es[keypos - 1],
                 Pat::Any | Pat::Bind(_) | Pat::Check(_) => return None,
                 _ => continue,
-            }
-            if keypos > 64 || c.bound_elems & (1 << (keypos - 1)) == 0 {
+            };
+            if !compile::var_free(key) {
                 return None;
             }
-            let head = c.head_bytes.as_ref()?;
-            let (s, e) = format::tuple_element(head, 0, keypos - 1)?;
-            let mut k = head[s..e].to_vec();
+            let mut k = Vec::with_capacity(16);
+            write_pat(key, &mut k);
             format::normalise_neg_zero(&mut k);
             if !keys.contains(&k) {
                 keys.push(k);
             }
         }
         Some(keys)
+    }
+}
+
+/// Encodes a variable-free pattern as the term it matches (canonically, as
+/// the codec encodes keys).
+fn write_pat(p: &Pat, out: &mut Vec<u8>) {
+    match p {
+        Pat::Imm(w) => value::write_val(out, Val::Imm(*w)),
+        Pat::Float(bits) => value::write_val(out, Val::Float(f64::from_bits(*bits))),
+        Pat::Const(b) => out.extend_from_slice(b),
+        Pat::Tuple(es) => {
+            out.push(format::TUPLE);
+            format::put_varint(out, es.len());
+            es.iter().for_each(|e| write_pat(e, out));
+        }
+        Pat::List(es, tail) => {
+            out.push(format::LIST);
+            format::put_varint(out, es.len());
+            es.iter().for_each(|e| write_pat(e, out));
+            write_pat(tail, out);
+        }
+        Pat::Map(kvs) => {
+            out.push(format::MAP);
+            format::put_varint(out, kvs.len());
+            for (k, v) in kvs.iter() {
+                value::write_val(out, k.val());
+                write_pat(v, out);
+            }
+        }
+        Pat::Any | Pat::Bind(_) | Pat::Check(_) => unreachable!("a variable-free pattern"),
     }
 }

@@ -9,11 +9,14 @@ use std::cell::UnsafeCell;
 use std::cmp::Ordering;
 
 /// One value. `Enc` views an encoded term (a tuple, list, map, binary or an
-/// `EXTERNAL` term that is not an integer fitting `i128`); the slice starts
+/// `EXTERNAL` term that is not an integer fitting `i64`); the slice starts
 /// at the term and may run past its end.
+// A word-sized tag keeps copies of values (and of results holding them)
+// to aligned words, which the CPU forwards from store to load.
 #[derive(Clone, Copy, Debug)]
+#[repr(u64)]
 pub enum Val<'a> {
-    Int(i128),
+    Int(i64),
     Float(f64),
     /// A non-integer immediate: atom, local pid or port, `[]`.
     Imm(u64),
@@ -31,7 +34,7 @@ pub fn make_small(i: i64) -> u64 {
 }
 
 #[inline]
-pub fn fits_small(i: i128) -> bool {
+pub fn fits_small(i: i64) -> bool {
     (num::MIN_SMALL..=num::MAX_SMALL).contains(&i)
 }
 
@@ -39,7 +42,7 @@ pub fn fits_small(i: i128) -> bool {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
     Int,
-    /// An integer too big for `i128` (kept encoded).
+    /// An integer too big for `i64` (kept encoded).
     BigInt,
     Float,
     Atom,
@@ -131,7 +134,7 @@ impl<'a> Val<'a> {
             IMMEDIATE => {
                 let w = u64::from_le_bytes(buf[pos + 1..pos + 9].try_into().unwrap());
                 if w & 0xF == 0xF {
-                    Val::Int(((w as i64) >> 4) as i128)
+                    Val::Int((w as i64) >> 4)
                 } else {
                     Val::Imm(w)
                 }
@@ -227,7 +230,19 @@ fn cmp_immediates(x: u64, y: u64) -> Ordering {
 
 /// Term order, natively where it is simple; `None` when the VM must decide
 /// (maps, references, funs, remote pids, bitstrings, huge integers).
+#[inline]
 pub fn compare(a: Val<'_>, b: Val<'_>) -> Option<Ordering> {
+    match (a, b) {
+        (Val::Int(x), Val::Int(y)) => Some(x.cmp(&y)),
+        (Val::Float(_) | Val::Int(_), Val::Float(_) | Val::Int(_)) => {
+            Some(num::cmp(a.num()?, b.num()?))
+        }
+        _ => compare_terms(a, b),
+    }
+}
+
+#[inline(never)]
+fn compare_terms(a: Val<'_>, b: Val<'_>) -> Option<Ordering> {
     let (ka, kb) = (a.kind(), b.kind());
     let (ca, cb) = (ka.class()?, kb.class()?);
     if ca != cb {
@@ -313,7 +328,7 @@ pub fn write_val(out: &mut Vec<u8>, v: Val<'_>) {
     match v {
         Val::Int(i) if fits_small(i) => {
             out.push(IMMEDIATE);
-            out.extend_from_slice(&make_small(i as i64).to_le_bytes());
+            out.extend_from_slice(&make_small(i).to_le_bytes());
         }
         Val::Int(i) => {
             let mut ext = Vec::with_capacity(20);

@@ -86,11 +86,15 @@ impl Ms {
         }
     }
 
-    fn into_arc(self) -> ResourceArc<CompiledMs> {
-        match self {
+    /// As a resource that can outlive the call (keeping the spec it was
+    /// compiled from, `spec`, for fallbacks).
+    fn into_arc(self, spec: Term<'_>) -> Res<ResourceArc<CompiledMs>> {
+        Ok(match self {
             Ms::Compiled(r) => r,
-            Ms::Fresh(m) => ResourceArc::new(CompiledMs(m)),
-        }
+            Ms::Fresh(m) => {
+                ResourceArc::new(CompiledMs(m.with_source(spec).map_err(|_| Fail::BadArg)?))
+            }
+        })
     }
 }
 
@@ -98,9 +102,11 @@ impl Ms {
 /// calls (a compiled spec passed by a user is not a spec, as for ETS).
 /// `None` when the spec must first be checked by ETS (`$shards_verify`).
 fn ms_arg(t: Term<'_>) -> Option<Ms> {
-    if let Ok((tag, r)) = t.decode::<(Atom, ResourceArc<CompiledMs>)>() {
-        if tag == atoms::compiled() {
-            return Some(Ms::Compiled(r));
+    if t.is_tuple() {
+        if let Ok((tag, r)) = t.decode::<(Atom, ResourceArc<CompiledMs>)>() {
+            if tag == atoms::compiled() {
+                return Some(Ms::Compiled(r));
+            }
         }
     }
     MatchSpec::compile(t, false).ok().map(Ms::Fresh)
@@ -229,6 +235,30 @@ fn replacement(env: Env<'_>, keypos: usize, old: &Obj, t: Term<'_>) -> Option<Ed
     same_key.then_some(Edit::Replace(new.obj))
 }
 
+/// Calls `f` on each object in iteration order, prefetching a few objects
+/// ahead; stops when `f` returns false.
+fn each_prefetched<'o>(objs: impl Iterator<Item = &'o Obj>, mut f: impl FnMut(&'o Obj) -> bool) {
+    const AHEAD: usize = 16;
+    let mut ring: [Option<&'o Obj>; AHEAD] = [None; AHEAD];
+    let mut n = 0;
+    for o in objs {
+        o.prefetch();
+        if let Some(prev) = ring[n % AHEAD].replace(o) {
+            if !f(prev) {
+                return;
+            }
+        }
+        n += 1;
+    }
+    for k in 0..AHEAD {
+        if let Some(o) = ring[(n + k) % AHEAD].take() {
+            if !f(o) {
+                return;
+            }
+        }
+    }
+}
+
 /// Runs `op` over the objects of `locks`.
 fn scan<'a>(
     op: Op,
@@ -243,9 +273,10 @@ fn scan<'a>(
         match op {
             Op::Select | Op::Count => {
                 let part = tab.read(l);
-                for o in part.iter() {
+                each_prefetched(part.iter(), |o| {
                     visit(op, ms, run, o, acc);
-                }
+                    true
+                });
             }
             Op::Delete | Op::Replace => {
                 let garbage = tab
@@ -259,14 +290,14 @@ fn scan<'a>(
 
 /// The locks that may hold `hash`: its partition's, or one per partition
 /// when a keyslot fun places keys.
-fn locks_of(tab: &Table, hash: u64) -> Vec<usize> {
-    if tab.has_keyslot_fun {
-        (0..tab.partition_count())
-            .map(|p| tab.lock_of(p, hash))
-            .collect()
+fn locks_of(tab: &Table, hash: u64) -> impl Iterator<Item = usize> + '_ {
+    let parts = if tab.has_keyslot_fun {
+        0..tab.partition_count()
     } else {
-        vec![tab.lock_of(tab.partition_of(hash), hash)]
-    }
+        let p = tab.partition_of(hash);
+        p..p + 1
+    };
+    parts.map(move |p| tab.lock_of(p, hash))
 }
 
 /// Runs `op` on the objects with the given (canonical) keys only.
@@ -314,8 +345,9 @@ fn check_replace<'a>(env: Env<'a>, spec: Term<'a>, ms: &MatchSpec, keypos: usize
         spec
     } else {
         // A compiled spec: check the spec it was compiled from.
+        let source = ms.source().ok_or(Fail::BadArg)?;
         // SAFETY: the source is a valid encoding owned by `ms`.
-        unsafe { Term::new(env, decode::whole(env.as_c_arg(), ms.source())) }
+        unsafe { Term::new(env, decode::whole(env.as_c_arg(), source)) }
     };
     for clause in list_terms(spec)? {
         let parts = rustler::types::tuple::get_tuple(clause)?;
@@ -357,7 +389,7 @@ fn select_all<'a>(
             return Ok(acc.reply(op));
         }
         if tab.size() > DIRTY_SCAN {
-            let arc = ms.into_arc();
+            let arc = ms.into_arc(spec)?;
             return Ok((atoms::dirty(), arc, tab.lock_count()).encode(env));
         }
         scan(
@@ -422,7 +454,7 @@ fn select_chunk<'a>(
         let Some(ms) = ms_arg(spec) else {
             return Ok(atoms::verify().encode(env));
         };
-        let ms = ms.into_arc();
+        let ms = ms.into_arc(spec)?;
         let runner = Runner::new(env, env.pid().encode(env));
         let mut acc = Acc::new(env);
         let start = cursor.decode::<Atom>().is_ok_and(|a| a == atoms::start());
@@ -446,15 +478,13 @@ fn select_chunk<'a>(
             let stopped = {
                 let part = tab.read(lock);
                 let mut stopped = false;
-                for o in part.iter().skip(skip) {
+                each_prefetched(part.iter().skip(skip), |o| {
                     visit(Op::Select, &ms.0, &runner, o, &mut acc);
                     skip += 1;
                     budget = budget.saturating_sub(1);
-                    if acc.count + acc.n_fallbacks >= want || budget == 0 {
-                        stopped = true;
-                        break;
-                    }
-                }
+                    stopped = acc.count + acc.n_fallbacks >= want || budget == 0;
+                    !stopped
+                });
                 stopped
             };
             if stopped {
@@ -472,10 +502,12 @@ fn select_chunk<'a>(
 /// and leaves the rest to ETS).
 #[rustler::nif]
 fn ms_compile<'a>(env: Env<'a>, spec: Term<'a>, lenient: bool) -> rustler::NifResult<Term<'a>> {
-    Ok(match MatchSpec::compile(spec, lenient) {
-        Ok(ms) => ResourceArc::new(CompiledMs(ms)).encode(env),
-        Err(MsError::Invalid | MsError::Unsupported) => atoms::verify().encode(env),
-    })
+    Ok(
+        match MatchSpec::compile(spec, lenient).and_then(|ms| ms.with_source(spec)) {
+            Ok(ms) => ResourceArc::new(CompiledMs(ms)).encode(env),
+            Err(MsError::Invalid | MsError::Unsupported) => atoms::verify().encode(env),
+        },
+    )
 }
 
 #[rustler::nif]
@@ -485,9 +517,10 @@ fn ms_is(t: Term<'_>) -> bool {
 
 /// The spec a compiled spec was made from.
 #[rustler::nif]
-fn ms_source<'a>(env: Env<'a>, ms: ResourceArc<CompiledMs>) -> Term<'a> {
+fn ms_source<'a>(env: Env<'a>, ms: ResourceArc<CompiledMs>) -> rustler::NifResult<Term<'a>> {
+    let source = ms.0.source().ok_or(rustler::Error::BadArg)?;
     // SAFETY: the source is a valid encoding owned by the compiled spec.
-    unsafe { Term::new(env, decode::whole(env.as_c_arg(), ms.0.source())) }
+    Ok(unsafe { Term::new(env, decode::whole(env.as_c_arg(), source)) })
 }
 
 /// `ms_run(List, CompiledMs)`: `match_spec_run/2` on up to `RUN_BUDGET`
