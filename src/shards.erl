@@ -7,8 +7,8 @@
 %%
 %% Extra options for {@link new/2}: `{partitions, N}' (or the older
 %% `{n_shards, N}'), `{keyslot_fun, Fun}' (the partition of a key is
-%% `Fun(Key, N)'), `{parallel, Bool}' and `{parallel_timeout, T}' (accepted
-%% for compatibility).
+%% `Fun(Key, N)'), `{parallel, Bool}' (full-table select scans run the
+%% partitions in parallel) and `{parallel_timeout, T}' (their time limit).
 -module(shards).
 
 -export([new/2, insert/2, insert_new/2, lookup/2, lookup_element/3,
@@ -17,13 +17,21 @@
          update_element/3, update_element/4, info/1, info/2, all/0,
          whereis/1, rename/2, give_away/3, setopts/2, tab2list/1,
          first/1, next/2, last/1, prev/2, foldl/3, foldr/3, safe_fixtable/2]).
+%% Queries: the select and match family, and match specs.
+-export([select/1, select/2, select/3, select_reverse/1, select_reverse/2,
+         select_reverse/3, select_count/2, select_delete/2, select_replace/2,
+         match/1, match/2, match/3, match_object/1, match_object/2,
+         match_object/3, match_delete/2, match_spec_compile/1,
+         match_spec_run/2, is_compiled_ms/1, test_ms/2]).
 %% The original shards API: metadata, and the arities taking it last.
 -export([table_meta/1, get_meta/2, get_meta/3, put_meta/3,
          insert/3, insert_new/3, lookup/3, member/3, delete/3,
          delete_object/3, delete_all_objects/2, take/3, update_counter/5,
-         update_element/5, info/3, rename/3, tab2list/2]).
+         update_element/5, info/3, rename/3, tab2list/2, select/4,
+         select_reverse/4, select_count/3, select_delete/3, select_replace/3,
+         match/4, match_object/4, match_delete/3]).
 
--export_type([tab/0, meta/0, option/0]).
+-export_type([tab/0, meta/0, option/0, continuation/0]).
 
 -type tab() :: atom() | reference().
 -type meta() :: #{'__struct__' := shards_meta, tab := tab(), name := atom(),
@@ -37,6 +45,9 @@
                 | {partitions, pos_integer()} | {n_shards, pos_integer()}
                 | {keyslot_fun, fun((term(), pos_integer()) -> non_neg_integer())}
                 | {parallel, boolean()} | {parallel_timeout, timeout()}.
+%% What select/3 and friends return to continue with (opaque).
+-type continuation() :: '$end_of_table' | tuple().
+-type match_spec() :: [{term(), [term()], [term()]}].
 -type update_op() :: {pos_integer(), integer()}
                    | {pos_integer(), integer(), integer(), integer()}.
 
@@ -51,7 +62,8 @@
                partitions = erlang:system_info(schedulers_online), heir = none,
                keyslot_fun = none, read_concurrency = false,
                write_concurrency = false, compressed = false,
-               decentralized_counters = default}).
+               decentralized_counters = default, parallel = false,
+               parallel_timeout = infinity}).
 
 %%% Creation and deletion
 
@@ -70,7 +82,13 @@ new(Name, Options) when is_atom(Name), is_list(Options) ->
                O#opts.heir, O#opts.keyslot_fun, O#opts.read_concurrency,
                O#opts.write_concurrency, O#opts.compressed, DecCounters,
                O#opts.type},
-    ?NIF(shards_nif:new(Name, NifOpts), [Name, Options]);
+    Tab = ?NIF(shards_nif:new(Name, NifOpts), [Name, Options]),
+    case O of
+        #opts{parallel = false, parallel_timeout = infinity} -> Tab;
+        #opts{parallel = P, parallel_timeout = T} ->
+            ok = shards_nif:put_meta(Tab, shards_select:parallel_key(), {P, T}),
+            Tab
+    end;
 new(Name, Options) ->
     erlang:error(badarg, [Name, Options], error_info()).
 
@@ -94,8 +112,9 @@ option(compressed, O) -> O#opts{compressed = true};
 option({partitions, N}, O) when is_integer(N), N >= 1 -> O#opts{partitions = N};
 option({n_shards, N}, O) when is_integer(N), N >= 1 -> O#opts{partitions = N};
 option({keyslot_fun, F}, O) when is_function(F, 2) -> O#opts{keyslot_fun = F};
-option({parallel, P}, O) when is_boolean(P) -> O;
-option({parallel_timeout, T}, O) when T =:= infinity; is_integer(T), T >= 0 -> O;
+option({parallel, P}, O) when is_boolean(P) -> O#opts{parallel = P};
+option({parallel_timeout, T}, O) when T =:= infinity; is_integer(T), T >= 0 ->
+    O#opts{parallel_timeout = T};
 option(_, _) -> throw(badarg).
 
 %% @doc Deletes the whole table, as `ets:delete/1'.
@@ -274,6 +293,184 @@ foldr(Fun, Acc, Tab) when is_function(Fun, 2) ->
 foldr(Fun, Acc, Tab) ->
     erlang:error(badarg, [Fun, Acc, Tab]).
 
+%%% Queries: select, match and match specs
+%%
+%% Results and errors are those of ets. For set tables the order of the
+%% results is unspecified (as in ets), and select_reverse is select; an
+%% ordered_set gives them in key order (reverse order for select_reverse),
+%% merged across its partitions.
+
+%% @doc The results of `MatchSpec' for every object, as `ets:select/2'.
+-spec select(tab(), match_spec()) -> [term()].
+select(Tab, Spec) ->
+    shards_select:all(select, Tab, Spec, table, {select, [Tab, Spec]}).
+
+%% @doc As `ets:select/3': at most `Limit' results and a continuation for
+%% `select/1'. A metadata last argument (shards 1.x) gives `select/2'.
+-spec select(tab(), match_spec(), pos_integer() | meta()) ->
+          {[term()], continuation()} | '$end_of_table' | [term()].
+select(Tab, Spec, #{'__struct__' := shards_meta} = Meta) ->
+    shards_select:all(select, Tab, Spec, meta_par(Meta), {select, [Tab, Spec]});
+select(Tab, Spec, Limit) ->
+    shards_select:chunk(Tab, Spec, Limit, {select, [Tab, Spec, Limit]}).
+
+%% @private
+-spec select(tab(), match_spec(), pos_integer(), meta()) ->
+          {[term()], continuation()} | '$end_of_table'.
+select(Tab, Spec, Limit, _Meta) -> select(Tab, Spec, Limit).
+
+%% @doc The next chunk after a `select/3' (or `match/3', ...), as
+%% `ets:select/1'. A continuation may be reused and passed to another process.
+-spec select(continuation()) -> {[term()], continuation()} | '$end_of_table'.
+select(Cont) ->
+    shards_select:continue(Cont, {select, [Cont]}).
+
+%% @doc As `ets:select_reverse/2': reverse key order for an ordered_set,
+%% the same as `select/2' for the other types.
+-spec select_reverse(tab(), match_spec()) -> [term()].
+select_reverse(Tab, Spec) ->
+    shards_select:all_reverse(Tab, Spec, table, {select_reverse, [Tab, Spec]}).
+
+%% @doc As `ets:select_reverse/3' (a metadata last argument gives `/2').
+-spec select_reverse(tab(), match_spec(), pos_integer() | meta()) ->
+          {[term()], continuation()} | '$end_of_table' | [term()].
+select_reverse(Tab, Spec, #{'__struct__' := shards_meta} = Meta) ->
+    shards_select:all_reverse(Tab, Spec, meta_par(Meta), {select_reverse, [Tab, Spec]});
+select_reverse(Tab, Spec, Limit) ->
+    shards_select:chunk_reverse(Tab, Spec, Limit, {select_reverse, [Tab, Spec, Limit]}).
+
+%% @private
+-spec select_reverse(tab(), match_spec(), pos_integer(), meta()) ->
+          {[term()], continuation()} | '$end_of_table'.
+select_reverse(Tab, Spec, Limit, _Meta) -> select_reverse(Tab, Spec, Limit).
+
+%% @doc As `ets:select_reverse/1'.
+-spec select_reverse(continuation()) -> {[term()], continuation()} | '$end_of_table'.
+select_reverse(Cont) ->
+    shards_select:continue(Cont, {select_reverse, [Cont]}).
+
+%% @doc The number of objects for which `MatchSpec' returns `true', as
+%% `ets:select_count/2'.
+-spec select_count(tab(), match_spec()) -> non_neg_integer().
+select_count(Tab, Spec) ->
+    shards_select:all(count, Tab, Spec, table, {select_count, [Tab, Spec]}).
+
+%% @private
+-spec select_count(tab(), match_spec(), meta()) -> non_neg_integer().
+select_count(Tab, Spec, Meta) ->
+    shards_select:all(count, Tab, Spec, meta_par(Meta), {select_count, [Tab, Spec]}).
+
+%% @doc Deletes the objects for which `MatchSpec' returns `true', as
+%% `ets:select_delete/2'; returns how many.
+-spec select_delete(tab(), match_spec()) -> non_neg_integer().
+select_delete(Tab, Spec) ->
+    shards_select:all(delete, Tab, Spec, table, {select_delete, [Tab, Spec]}).
+
+%% @private
+-spec select_delete(tab(), match_spec(), meta()) -> non_neg_integer().
+select_delete(Tab, Spec, Meta) ->
+    shards_select:all(delete, Tab, Spec, meta_par(Meta), {select_delete, [Tab, Spec]}).
+
+%% @doc Replaces each matching object by the result of `MatchSpec', as
+%% `ets:select_replace/2'; a spec that may change a key is refused (badarg).
+-spec select_replace(tab(), match_spec()) -> non_neg_integer().
+select_replace(Tab, Spec) ->
+    shards_select:all(replace, Tab, Spec, table, {select_replace, [Tab, Spec]}).
+
+%% @private
+-spec select_replace(tab(), match_spec(), meta()) -> non_neg_integer().
+select_replace(Tab, Spec, Meta) ->
+    shards_select:all(replace, Tab, Spec, meta_par(Meta), {select_replace, [Tab, Spec]}).
+
+%% @doc The bindings of `Pattern' in each matching object, as `ets:match/2'.
+-spec match(tab(), term()) -> [[term()]].
+match(Tab, Pattern) ->
+    shards_select:all(select, Tab, [{Pattern, [], ['$$']}], table, {match, [Tab, Pattern]}).
+
+%% @doc As `ets:match/3' (a metadata last argument gives `match/2').
+-spec match(tab(), term(), pos_integer() | meta()) ->
+          {[[term()]], continuation()} | '$end_of_table' | [[term()]].
+match(Tab, Pattern, #{'__struct__' := shards_meta} = Meta) ->
+    shards_select:all(select, Tab, [{Pattern, [], ['$$']}], meta_par(Meta),
+                      {match, [Tab, Pattern]});
+match(Tab, Pattern, Limit) ->
+    shards_select:chunk(Tab, [{Pattern, [], ['$$']}], Limit, {match, [Tab, Pattern, Limit]}).
+
+%% @private
+-spec match(tab(), term(), pos_integer(), meta()) ->
+          {[[term()]], continuation()} | '$end_of_table'.
+match(Tab, Pattern, Limit, _Meta) -> match(Tab, Pattern, Limit).
+
+%% @doc As `ets:match/1'.
+-spec match(continuation()) -> {[[term()]], continuation()} | '$end_of_table'.
+match(Cont) ->
+    shards_select:continue(Cont, {match, [Cont]}).
+
+%% @doc The objects matching `Pattern', as `ets:match_object/2'.
+-spec match_object(tab(), term()) -> [tuple()].
+match_object(Tab, Pattern) ->
+    shards_select:all(select, Tab, [{Pattern, [], ['$_']}], table,
+                      {match_object, [Tab, Pattern]}).
+
+%% @doc As `ets:match_object/3' (a metadata last argument gives `/2').
+-spec match_object(tab(), term(), pos_integer() | meta()) ->
+          {[tuple()], continuation()} | '$end_of_table' | [tuple()].
+match_object(Tab, Pattern, #{'__struct__' := shards_meta} = Meta) ->
+    shards_select:all(select, Tab, [{Pattern, [], ['$_']}], meta_par(Meta),
+                      {match_object, [Tab, Pattern]});
+match_object(Tab, Pattern, Limit) ->
+    shards_select:chunk(Tab, [{Pattern, [], ['$_']}], Limit,
+                        {match_object, [Tab, Pattern, Limit]}).
+
+%% @private
+-spec match_object(tab(), term(), pos_integer(), meta()) ->
+          {[tuple()], continuation()} | '$end_of_table'.
+match_object(Tab, Pattern, Limit, _Meta) -> match_object(Tab, Pattern, Limit).
+
+%% @doc As `ets:match_object/1'.
+-spec match_object(continuation()) -> {[tuple()], continuation()} | '$end_of_table'.
+match_object(Cont) ->
+    shards_select:continue(Cont, {match_object, [Cont]}).
+
+%% @doc Deletes the objects matching `Pattern', as `ets:match_delete/2'.
+-spec match_delete(tab(), term()) -> true.
+match_delete(Tab, Pattern) ->
+    _ = shards_select:all(delete, Tab, [{Pattern, [], [true]}], table,
+                          {match_delete, [Tab, Pattern]}),
+    true.
+
+%% @private
+-spec match_delete(tab(), term(), meta()) -> true.
+match_delete(Tab, Pattern, Meta) ->
+    _ = shards_select:all(delete, Tab, [{Pattern, [], [true]}], meta_par(Meta),
+                          {match_delete, [Tab, Pattern]}),
+    true.
+
+%% @doc Compiles a match spec for `match_spec_run/2', as
+%% `ets:match_spec_compile/1'.
+-spec match_spec_compile(match_spec()) -> reference().
+match_spec_compile(Spec) ->
+    shards_select:compile(Spec, {match_spec_compile, [Spec]}).
+
+%% @doc Runs a compiled match spec on a list of terms, as
+%% `ets:match_spec_run/2'.
+-spec match_spec_run([term()], reference()) -> [term()].
+match_spec_run(List, Compiled) ->
+    shards_select:run(List, Compiled, {match_spec_run, [List, Compiled]}).
+
+%% @doc Whether `Term' is a compiled match spec, as `ets:is_compiled_ms/1'.
+-spec is_compiled_ms(term()) -> boolean().
+is_compiled_ms(Term) ->
+    shards_select:is_compiled(Term).
+
+%% @doc Runs a match spec on one term, as `ets:test_ms/2'.
+-spec test_ms(term(), match_spec()) -> {ok, term()} | {error, [{warning | error, string()}]}.
+test_ms(Term, Spec) ->
+    shards_select:test(Term, Spec, {test_ms, [Term, Spec]}).
+
+meta_par(#{parallel := P, parallel_timeout := T}) -> {P, T};
+meta_par(_) -> {false, infinity}.
+
 %%% Information, names and ownership
 
 %% @doc Table information, as `ets:info/1', plus `{partitions, N}'.
@@ -337,9 +534,14 @@ table_meta(Tab) ->
             Fun = try shards_nif:keyslot_fun(Tab) of {F, _} -> F
                   catch error:badarg -> undefined
                   end,
+            {Parallel, Timeout} =
+                case shards_nif:get_meta(Tab, shards_select:parallel_key()) of
+                    [{P, T}] -> {P, T};
+                    [] -> {false, infinity}
+                end,
             #{'__struct__' => shards_meta, tab => Tab, name => info(Tab, name),
               keypos => info(Tab, keypos), partitions => info(Tab, partitions),
-              keyslot_fun => Fun, parallel => false, parallel_timeout => infinity}
+              keyslot_fun => Fun, parallel => Parallel, parallel_timeout => Timeout}
     end.
 
 %% @doc Stores `Value' under `Key' in the table's metadata.

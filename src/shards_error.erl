@@ -24,7 +24,7 @@ raise(ErrorInfo, St, Fun, Args) ->
     erlang:raise(error, badarg, [{shards, Fun, Args, [{error_info, ErrorInfo}]} | Caller]).
 
 internal(M) ->
-    lists:member(M, [shards, shards_nif, shards_error, shards_keyslot]).
+    lists:member(M, [shards, shards_nif, shards_error, shards_keyslot, shards_select]).
 
 %% @doc Explains a shards error, argument by argument, for the shell.
 %% The texts are binaries, as OTP's own error modules give them: Elixir's

@@ -1,10 +1,12 @@
 //! shards: ETS-compatible partitioned tables, as a NIF library.
 //!
 //! - `codec`: the owned term encoding (objects live outside any process).
+//! - `ms`: the match-spec engine (select, match and friends).
 //! - `table`: partitions, locks, the registry of live tables.
 //! - `nif`: the entry points called by the Erlang module `shards_nif`.
 
 pub mod codec;
+pub mod ms;
 mod nif;
 pub mod table;
 

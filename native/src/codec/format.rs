@@ -63,7 +63,16 @@ pub fn get_u64(buf: &[u8], pos: &mut usize) -> u64 {
 }
 
 /// Returns the position just past the term that starts at `pos`.
-pub fn skip(buf: &[u8], mut pos: usize) -> usize {
+#[inline]
+pub fn skip(buf: &[u8], pos: usize) -> usize {
+    // Immediates and floats (most elements) without a call.
+    match buf[pos] {
+        IMMEDIATE | FLOAT => pos + 9,
+        _ => skip_term(buf, pos),
+    }
+}
+
+fn skip_term(buf: &[u8], mut pos: usize) -> usize {
     let tag = buf[pos];
     pos += 1;
     match tag {

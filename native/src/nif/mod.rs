@@ -6,6 +6,7 @@ pub mod fixation;
 pub mod integer;
 pub mod kv;
 pub mod lifecycle;
+pub mod select;
 pub mod traverse;
 pub mod update;
 
@@ -247,6 +248,17 @@ pub fn encode_key(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
 thread_local! {
     /// Scratch buffer for sort keys.
     static SORT_SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(64));
+}
+
+/// The key a table compares for a key given in canonical encoding.
+pub fn key_of_canonical(env: Env<'_>, tab: &Table, canonical: &[u8]) -> Res<Key> {
+    if tab.kind == Kind::OrderedSet {
+        let mut at = 0;
+        // SAFETY: `canonical` is a complete encoding; keys hold no shared binaries.
+        let term = unsafe { Term::new(env, decode::term(env.as_c_arg(), canonical, &mut at)) };
+        return sort_key_of(env, term);
+    }
+    Ok(Key::new(KeyBytes::Heap(canonical.to_vec())))
 }
 
 /// The sort key (Erlang term order) of an ordered_set key.

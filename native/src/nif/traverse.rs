@@ -15,13 +15,25 @@ use parking_lot::RwLockReadGuard;
 /// key order (greatest first when `descending`), until it returns false.
 /// All partitions are read-locked meanwhile, so the scan is one snapshot.
 pub fn merged_in_order(tab: &Table, descending: bool, mut f: impl FnMut(&Obj) -> bool) {
+    merged_from(tab, None, descending, |_, o| f(o));
+}
+
+/// As `merged_in_order`, starting after the sort key `after` (when given);
+/// `f` also gets each object's sort key.
+pub fn merged_from(
+    tab: &Table,
+    after: Option<&SortKey>,
+    descending: bool,
+    mut f: impl FnMut(&SortKey, &Obj) -> bool,
+) {
     let guards = read_all(tab);
     let mut heads: Vec<_> = ordered_stores(&guards)
         .map(|s| {
-            let it: Box<dyn Iterator<Item = (&SortKey, &Obj)>> = if descending {
-                Box::new(s.iter().rev())
-            } else {
-                Box::new(s.iter())
+            let it: Box<dyn Iterator<Item = (&SortKey, &Obj)>> = match (after, descending) {
+                (None, false) => Box::new(s.iter()),
+                (None, true) => Box::new(s.iter().rev()),
+                (Some(k), false) => Box::new(s.range_after(k, false)),
+                (Some(k), true) => Box::new(s.range_before(k, false)),
             };
             it.peekable()
         })
@@ -48,8 +60,8 @@ pub fn merged_in_order(tab: &Table, descending: bool, mut f: impl FnMut(&Obj) ->
             }
         }
         let Some(b) = best else { return };
-        let (_, obj) = heads[b].next().expect("best has a head");
-        if !f(obj) {
+        let (k, obj) = heads[b].next().expect("best has a head");
+        if !f(k, obj) {
             return;
         }
     }

@@ -149,6 +149,37 @@ impl BagStore {
         self.object_bytes -= bytes;
     }
 
+    /// Calls `visit` on every object: it may replace the object in place
+    /// (same key) and returns whether to keep it.
+    pub fn edit(&mut self, keypos: usize, mut visit: impl FnMut(&mut Obj) -> bool) {
+        let (mut objects, mut bytes) = (0isize, 0isize);
+        self.map.retain(
+            |objs| {
+                let mut kept = Vec::with_capacity(objs.len());
+                for o in objs.iter_mut() {
+                    let before = o.footprint() as isize;
+                    let keep = visit(o);
+                    if keep {
+                        bytes += o.footprint() as isize - before;
+                    } else {
+                        objects -= 1;
+                        bytes -= before;
+                    }
+                    kept.push(keep);
+                }
+                if !kept.contains(&true) {
+                    return false; // dropped whole, left intact (see `HashStore::retain`)
+                }
+                let mut flags = kept.into_iter();
+                objs.retain(|_| flags.next().unwrap_or(true));
+                true
+            },
+            |objs| first(objs).with_canonical_key(keypos, <[u8]>::to_vec),
+        );
+        self.objects = (self.objects as isize + objects) as usize;
+        self.object_bytes = (self.object_bytes as isize + bytes) as usize;
+    }
+
     pub fn bucket_of(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<usize> {
         self.map.position(hash, Self::matches(keypos, key), key)
     }

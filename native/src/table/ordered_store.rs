@@ -37,6 +37,14 @@ impl SortKey {
         }
     }
 
+    /// The key's bytes (as `new` got them).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.long {
+            Some(k) => k.to_vec(),
+            None => self.head.to_be_bytes()[..self.short_len as usize].to_vec(),
+        }
+    }
+
     fn heap_bytes(&self) -> usize {
         self.long
             .as_ref()
@@ -202,6 +210,24 @@ impl OrderedStore {
             Bound::Excluded(key)
         };
         self.map.range((Bound::Unbounded, upper)).rev()
+    }
+
+    /// Calls `visit` on every object in key order: it may replace the
+    /// object in place (same key) and returns whether to keep it.
+    pub fn edit(&mut self, mut visit: impl FnMut(&mut Obj) -> bool) {
+        let mut bytes = self.heap_bytes as isize;
+        self.version += 1;
+        self.map.retain(|k, o| {
+            let before = o.footprint() as isize;
+            let keep = visit(o);
+            bytes += if keep {
+                o.footprint() as isize - before
+            } else {
+                -before - k.heap_bytes() as isize
+            };
+            keep
+        });
+        self.heap_bytes = bytes as usize;
     }
 
     /// Keeps the objects for which `keep` is true.

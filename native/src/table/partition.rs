@@ -15,6 +15,14 @@ use std::collections::BTreeMap;
 
 pub use crate::codec::hash::hash_key;
 
+/// What `Partition::edit` does with one object.
+pub enum Edit {
+    Keep,
+    Remove,
+    /// Replace it with an object of the same key.
+    Replace(Obj),
+}
+
 pub enum Partition {
     Set(SetStore),
     Bag(BagStore),
@@ -186,6 +194,27 @@ impl Partition {
             Partition::Bag(s) => Box::new(s.iter()),
             Partition::Ordered(s) => Box::new(s.iter().map(|(_, o)| o)),
         }
+    }
+
+    /// Visits every object, keeping, removing or replacing it (a
+    /// replacement has the same key). Returns the replaced objects, for the
+    /// caller to drop after releasing the lock.
+    pub fn edit(&mut self, keypos: usize, mut f: impl FnMut(&Obj) -> Edit) -> Vec<Obj> {
+        let mut replaced = Vec::new();
+        let mut visit = |o: &mut Obj| match f(o) {
+            Edit::Keep => true,
+            Edit::Remove => false,
+            Edit::Replace(new) => {
+                replaced.push(std::mem::replace(o, new));
+                true
+            }
+        };
+        match self {
+            Partition::Set(s) => s.edit(keypos, &mut visit),
+            Partition::Bag(s) => s.edit(keypos, &mut visit),
+            Partition::Ordered(s) => s.edit(&mut visit),
+        }
+        replaced
     }
 
     /// Keeps the objects for which `keep` is true.

@@ -116,6 +116,21 @@ impl SetStore {
         self.object_bytes -= freed;
     }
 
+    /// Calls `visit` on every object: it may replace the object in place
+    /// (same key) and returns whether to keep it.
+    pub fn edit(&mut self, keypos: usize, mut visit: impl FnMut(&mut Obj) -> bool) {
+        let bytes = &mut self.object_bytes;
+        self.map.retain(
+            |o| {
+                let before = o.footprint();
+                let keep = visit(o);
+                *bytes = *bytes - before + if keep { o.footprint() } else { 0 };
+                keep
+            },
+            |o| o.with_canonical_key(keypos, <[u8]>::to_vec),
+        );
+    }
+
     /// The bucket holding `key`: a traversal position.
     pub fn bucket_of(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<usize> {
         self.map.position(hash, Self::matches(keypos, key), key)
