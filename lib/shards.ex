@@ -553,6 +553,164 @@ defmodule Shards do
   @spec safe_fixtable(tab, boolean) :: true
   defdelegate safe_fixtable(tab, fix), to: :shards
 
+  ## Queries: match specifications
+
+  @typedoc "A match specification, as `:ets.select/2` takes it."
+  @type match_spec :: [{term, [term], [term]}]
+
+  @typedoc "A `select/3` (or `match/3`) continuation."
+  @type continuation :: :shards.continuation()
+
+  @doc """
+  The results of `match_spec` for every object, like `:ets.select/2` (in
+  key order for an `:ordered_set`).
+
+      iex> tab = Shards.new(:selected, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}, {3, :c}])
+      iex> Shards.select(tab, [{{:"$1", :_}, [{:>, :"$1", 1}], [:"$1"]}])
+      [2, 3]
+  """
+  @spec select(tab, match_spec) :: [term]
+  defdelegate select(tab, match_spec), to: :shards
+
+  @doc """
+  Up to `limit` results and a continuation for `select/1`, like
+  `:ets.select/3`.
+
+      iex> tab = Shards.new(:selected_in_chunks, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}, {3, :c}])
+      iex> {[1, 2], cont} = Shards.select(tab, [{{:"$1", :_}, [], [:"$1"]}], 2)
+      iex> {[3], cont} = Shards.select(cont)
+      iex> Shards.select(cont)
+      :"$end_of_table"
+  """
+  @spec select(tab, match_spec, pos_integer) :: {[term], continuation} | :"$end_of_table"
+  defdelegate select(tab, match_spec, limit), to: :shards
+
+  @doc "The next chunk of a `select/3` continuation, like `:ets.select/1`."
+  @spec select(continuation) :: {[term], continuation} | :"$end_of_table"
+  defdelegate select(continuation), to: :shards
+
+  @doc """
+  As `select/2`, in reverse key order for an `:ordered_set`, like
+  `:ets.select_reverse/2`.
+
+      iex> tab = Shards.new(:selected_reverse, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}])
+      iex> Shards.select_reverse(tab, [{{:"$1", :_}, [], [:"$1"]}])
+      [2, 1]
+  """
+  @spec select_reverse(tab, match_spec) :: [term]
+  defdelegate select_reverse(tab, match_spec), to: :shards
+
+  @doc """
+  How many objects `match_spec` returns `true` for, like
+  `:ets.select_count/2`.
+
+      iex> tab = Shards.new(:counted)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}, {3, :a}])
+      iex> Shards.select_count(tab, [{{:_, :a}, [], [true]}])
+      2
+  """
+  @spec select_count(tab, match_spec) :: non_neg_integer
+  defdelegate select_count(tab, match_spec), to: :shards
+
+  @doc """
+  Deletes the objects `match_spec` returns `true` for; returns how many,
+  like `:ets.select_delete/2`.
+
+      iex> tab = Shards.new(:select_deleted)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}, {3, :a}])
+      iex> Shards.select_delete(tab, [{{:_, :a}, [], [true]}])
+      2
+      iex> Shards.tab2list(tab)
+      [{2, :b}]
+  """
+  @spec select_delete(tab, match_spec) :: non_neg_integer
+  defdelegate select_delete(tab, match_spec), to: :shards
+
+  @doc """
+  Replaces each matching object by the body's result (same key); returns
+  how many, like `:ets.select_replace/2`.
+
+      iex> tab = Shards.new(:select_replaced)
+      iex> Shards.insert(tab, {:n, 1})
+      iex> Shards.select_replace(tab, [{{:"$1", :"$2"}, [], [{{:"$1", {:+, :"$2", 1}}}]}])
+      1
+      iex> Shards.lookup(tab, :n)
+      [{:n, 2}]
+  """
+  @spec select_replace(tab, match_spec) :: non_neg_integer
+  defdelegate select_replace(tab, match_spec), to: :shards
+
+  @doc """
+  The bindings of `pattern` in every matching object, like `:ets.match/2`.
+
+      iex> tab = Shards.new(:matched, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}])
+      iex> Shards.match(tab, {:"$1", :_})
+      [[1], [2]]
+  """
+  @spec match(tab, term) :: [[term]]
+  defdelegate match(tab, pattern), to: :shards
+
+  @doc """
+  The objects matching `pattern`, like `:ets.match_object/2`.
+
+      iex> tab = Shards.new(:matched_objects)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}])
+      iex> Shards.match_object(tab, {:_, :b})
+      [{2, :b}]
+  """
+  @spec match_object(tab, term) :: [tuple]
+  defdelegate match_object(tab, pattern), to: :shards
+
+  @doc """
+  Deletes the objects matching `pattern`, like `:ets.match_delete/2`.
+
+      iex> tab = Shards.new(:match_deleted)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}])
+      iex> Shards.match_delete(tab, {:_, :a})
+      true
+      iex> Shards.tab2list(tab)
+      [{2, :b}]
+  """
+  @spec match_delete(tab, term) :: true
+  defdelegate match_delete(tab, pattern), to: :shards
+
+  @doc """
+  A lazy stream of every object, read in chunks of `chunk_size` through
+  `select/3` continuations, so a large table is never copied whole (in key
+  order for an `:ordered_set`). Objects written while the stream runs may
+  or may not be seen, as with `:ets.select/3`.
+
+      iex> tab = Shards.new(:streamed, type: :ordered_set)
+      iex> Shards.insert(tab, Enum.map(1..5, &{&1, &1 * &1}))
+      iex> tab |> Shards.stream(2) |> Enum.map(fn {_k, v} -> v end)
+      [1, 4, 9, 16, 25]
+  """
+  @spec stream(tab, pos_integer) :: Enumerable.t()
+  def stream(tab, chunk_size \\ 500) when is_integer(chunk_size) and chunk_size > 0 do
+    Stream.resource(
+      fn -> {:start, tab} end,
+      fn
+        :done ->
+          {:halt, :done}
+
+        {:start, t} ->
+          next_chunk(:shards.select(t, [{:_, [], [:"$_"]}], chunk_size))
+
+        {:cont, cont} ->
+          next_chunk(:shards.select(cont))
+      end,
+      fn _ -> :ok end
+    )
+  end
+
+  defp next_chunk(:"$end_of_table"), do: {:halt, :done}
+  defp next_chunk({objects, :"$end_of_table"}), do: {objects, :done}
+  defp next_chunk({objects, cont}), do: {objects, {:cont, cont}}
+
   ## Metadata (the shards 1.x API)
 
   @doc """
