@@ -434,7 +434,8 @@ fn select_dirty<'a>(
 /// `select_chunk(Tab, Spec, Cursor, Want)`: up to `Want` results (matches
 /// plus fallbacks) from `Cursor` (`start` or `{Lock, Skip}`), examining a
 /// bounded number of objects. Replies `{Results, Count, Fallbacks, Next,
-/// CompiledMs}` with `Next` a cursor or `$end_of_table`, or
+/// CompiledMs, TableId}` with `Next` a cursor or `$end_of_table` (TableId
+/// names this very table in continuations, whatever its name becomes), or
 /// `$shards_verify`.
 #[rustler::nif]
 fn select_chunk<'a>(
@@ -459,8 +460,11 @@ fn select_chunk<'a>(
         let mut acc = Acc::new(env);
         let start = cursor.decode::<Atom>().is_ok_and(|a| a == atoms::start());
         let eot = atoms::end_of_table().encode(env);
+        let id = registry::by_id(tab.id)
+            .map(|t| t.encode(env))
+            .ok_or(cause(super::atoms::id()))?;
         let reply = |acc: Acc<'a>, next: Term<'a>, ms: ResourceArc<CompiledMs>| {
-            (acc.results, acc.count, acc.fallbacks, next, ms).encode(env)
+            (acc.results, acc.count, acc.fallbacks, next, ms, id).encode(env)
         };
         if start {
             if let Some(keys) = ms.0.bound_keys(tab.keypos) {
