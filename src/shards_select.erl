@@ -37,8 +37,10 @@ parallel_key() -> ?PAR_KEY.
 
 %% @doc select/2, select_count/2, select_delete/2, select_replace/2.
 -spec all(op(), shards:tab(), term(), par(), who()) -> [term()] | non_neg_integer().
-all(Op, Tab, Spec, Par, Who) ->
-    case nif(fun() -> shards_nif:select_all(Op, Tab, Spec) end, Who) of
+all(Op, Tab, Spec, Par, {Fun, Args} = Who) ->
+    try shards_nif:select_all(Op, Tab, Spec) of
+        {Result, []} ->
+            Result;
         '$shards_verify' ->
             Ms = verified(Spec, Who),
             all(Op, Tab, {'$shards_ms', Ms}, Par, Who);
@@ -46,6 +48,8 @@ all(Op, Tab, Spec, Par, Who) ->
             finish(Op, Tab, Ms, dirty(Op, Tab, Ms, Locks, Par, Who), Who);
         Reply ->
             finish(Op, Tab, Spec, Reply, Who)
+    catch
+        error:E:St -> shards_error:handle(E, St, Fun, Args)
     end.
 
 %% Adds what ETS makes of the fallback objects.

@@ -137,11 +137,13 @@ struct Acc<'a> {
 
 impl<'a> Acc<'a> {
     fn new(env: Env<'a>) -> Acc<'a> {
+        // SAFETY: `[]` is an immediate, valid in every environment.
+        let nil = unsafe { Term::new(env, crate::codec::from_raw(crate::ms::value::nil_word())) };
         Acc {
             env,
-            results: nil(env),
+            results: nil,
             count: 0,
-            fallbacks: nil(env),
+            fallbacks: nil,
             n_fallbacks: 0,
         }
     }
@@ -300,18 +302,18 @@ fn locks_of(tab: &Table, hash: u64) -> impl Iterator<Item = usize> + '_ {
     parts.map(move |p| tab.lock_of(p, hash))
 }
 
-/// Runs `op` on the objects with the given (canonical) keys only.
+/// Runs `op` on the objects with the keys every head fixes, if they do;
+/// false when a scan is needed.
 fn by_keys<'a>(
     op: Op,
     env: Env<'a>,
     tab: &Table,
     ms: &MatchSpec,
     run: &Runner<'a>,
-    keys: &[Vec<u8>],
     acc: &mut Acc<'a>,
-) {
+) -> bool {
     let keypos = tab.keypos;
-    for key in keys {
+    ms.each_bound_key(keypos, |key| {
         let hash = hash_key(key);
         for l in locks_of(tab, hash) {
             match op {
@@ -336,7 +338,7 @@ fn by_keys<'a>(
                 }
             }
         }
-    }
+    })
 }
 
 /// select_replace's check: every clause keeps the key (else badarg).
@@ -384,8 +386,7 @@ fn select_all<'a>(
         }
         let runner = Runner::new(env, env.pid().encode(env));
         let mut acc = Acc::new(env);
-        if let Some(keys) = ms.spec().bound_keys(tab.keypos) {
-            by_keys(op, env, &tab, ms.spec(), &runner, &keys, &mut acc);
+        if by_keys(op, env, &tab, ms.spec(), &runner, &mut acc) {
             return Ok(acc.reply(op));
         }
         if tab.size() > DIRTY_SCAN {
@@ -466,11 +467,8 @@ fn select_chunk<'a>(
         let reply = |acc: Acc<'a>, next: Term<'a>, ms: ResourceArc<CompiledMs>| {
             (acc.results, acc.count, acc.fallbacks, next, ms, id).encode(env)
         };
-        if start {
-            if let Some(keys) = ms.0.bound_keys(tab.keypos) {
-                by_keys(Op::Select, env, &tab, &ms.0, &runner, &keys, &mut acc);
-                return Ok(reply(acc, eot, ms));
-            }
+        if start && by_keys(Op::Select, env, &tab, &ms.0, &runner, &mut acc) {
+            return Ok(reply(acc, eot, ms));
         }
         let (mut lock, mut skip) = if start {
             (0, 0)
