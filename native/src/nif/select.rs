@@ -576,7 +576,8 @@ fn replace_object<'a>(
     new: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
     run(|| {
-        let tab = open(env, t, Access::Write, &Route::Hash)?;
+        let tab = resolve(t)?;
+        check_access(env, &tab, Access::Write)?;
         let keypos = tab.keypos;
         let old = encode_object(env, old, keypos)?;
         let new = encode_object(env, new, keypos)?;
