@@ -245,6 +245,13 @@ impl MatchSpec {
         self.clauses.is_empty()
     }
 
+    /// Runs the spec on one encoded object for the calling process (a
+    /// scan over many objects should make one `Runner` and reuse it).
+    pub fn run<'a>(&self, env: rustler::Env<'a>, obj: &[u8]) -> Outcome<rustler::Term<'a>> {
+        use rustler::Encoder;
+        Runner::new(env, env.pid().encode(env)).run(self, obj)
+    }
+
     /// When every clause's head fixes the key at `keypos` (holds no
     /// variable or `'_'`), calls `f` on each such key (canonical: `-0.0` as
     /// `0.0`; each key once) and returns true: as in ETS, only objects with
