@@ -6,7 +6,7 @@
 %% explains the error (through `format_error/2' below) as it does for ets.
 -module(shards_error).
 
--export([handle/4, format_error/2]).
+-export([handle/4, badarg/3, format_error/2]).
 
 -spec handle(term(), erlang:stacktrace(), atom(), [term()]) -> no_return() | term().
 handle(shards_keyslot, _St, Fun, Args) ->
@@ -17,6 +17,11 @@ handle({badarg, Cause}, St, Fun, Args) ->
     raise(#{module => ?MODULE, cause => Cause}, St, Fun, Args);
 handle(Reason, St, _Fun, _Args) ->
     erlang:raise(error, Reason, St).
+
+%% @doc Raises a plain badarg (no cause) from `shards:Fun(Args)'.
+-spec badarg(erlang:stacktrace(), atom(), [term()]) -> no_return().
+badarg(St, Fun, Args) ->
+    raise(#{module => ?MODULE}, St, Fun, Args).
 
 -spec raise(map(), erlang:stacktrace(), atom(), [term()]) -> no_return().
 raise(ErrorInfo, St, Fun, Args) ->

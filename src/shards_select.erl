@@ -37,8 +37,10 @@ parallel_key() -> ?PAR_KEY.
 
 %% @doc select/2, select_count/2, select_delete/2, select_replace/2.
 -spec all(op(), shards:tab(), term(), par(), who()) -> [term()] | non_neg_integer().
-all(Op, Tab, Spec, Par, Who) ->
-    case nif(fun() -> shards_nif:select_all(Op, Tab, Spec) end, Who) of
+all(Op, Tab, Spec, Par, {Fun, Args} = Who) ->
+    try shards_nif:select_all(Op, Tab, Spec) of
+        {Result, []} ->
+            Result;
         '$shards_verify' ->
             Ms = verified(Spec, Who),
             all(Op, Tab, {'$shards_ms', Ms}, Par, Who);
@@ -46,6 +48,8 @@ all(Op, Tab, Spec, Par, Who) ->
             finish(Op, Tab, Ms, dirty(Op, Tab, Ms, Locks, Par, Who), Who);
         Reply ->
             finish(Op, Tab, Spec, Reply, Who)
+    catch
+        error:E:St -> shards_error:handle(E, St, Fun, Args)
     end.
 
 %% Adds what ETS makes of the fallback objects.
@@ -135,7 +139,7 @@ collect(Ref, {Pid, MRef}, Deadline, Who) ->
            end,
     receive
         {Ref, Pid, {ok, R}} -> R;
-        {Ref, Pid, {error, E}} -> nif(fun() -> erlang:error(E) end, Who);
+        {Ref, Pid, {error, E}} -> shards_error:handle(E, [], element(1, Who), element(2, Who));
         {'DOWN', MRef, process, Pid, Why} -> erlang:error({parallel_scan_failed, Why})
     after Wait ->
             erlang:error(timeout)
@@ -154,10 +158,12 @@ merge(_Count, Replies) ->
 
 %%% Chunks and continuations
 
-%% Continuations are {Tab, shards_select, CompiledMs, Limit, Extra, Next}:
+%% Continuations are {TableId, shards_select, CompiledMs, Limit, Extra, Next}:
 %% Extra holds results already found beyond the last chunk, Next is the
-%% NIF's cursor. They hold no state that changes, so they can be reused and
-%% passed to other processes.
+%% NIF's cursor ({Lock, Skip}). They hold no state that changes, so they can
+%% be reused and passed to other processes. As with ets (unless the table is
+%% fixed), objects inserted or deleted between two chunks may make a later
+%% chunk miss or repeat an object.
 
 %% @doc select/3 (and match/3, match_object/3).
 -spec chunk(shards:tab(), term(), term(), who()) -> {[term()], term()} | '$end_of_table'.
@@ -171,10 +177,9 @@ continue('$end_of_table', _Who) ->
 continue({Tab, shards_select, Ms, Limit, [], Next}, Who) ->
     loop(Tab, {'$shards_ms', Ms}, Limit, Next, [], 0, Who);
 continue({Tab, shards_select, Ms, Limit, Extra, Next}, Who) when is_list(Extra) ->
-    case shards_nif:info(Tab, id) of
-        undefined -> nif(fun() -> erlang:error({badarg, id}) end, Who);
-        _ -> deliver(Tab, Ms, Limit, Next, Extra, length(Extra), Who)
-    end;
+    %% The table must still be there and readable, as for any chunk.
+    _ = nif(fun() -> shards_nif:select_chunk(Tab, [], start, 1) end, Who),
+    deliver(Tab, Ms, Limit, Next, Extra, length(Extra), Who);
 continue(Cont, Who) when is_tuple(Cont), tuple_size(Cont) >= 1 ->
     %% As ETS: the first element must name a table, or the error says so.
     _ = nif(fun() -> shards_nif:select_chunk(element(1, Cont), [], start, 1) end, Who),
@@ -191,12 +196,12 @@ loop(Tab, Spec, Limit, Cursor, Acc, N, Who) ->
         '$shards_verify' ->
             Ms = verified(Spec, Who),
             loop(Tab, {'$shards_ms', Ms}, Limit, Cursor, Acc, N, Who);
-        {Results, Count, [], Next, Ms} ->
-            deliver(Tab, Ms, Limit, Next, Acc ++ Results, N + Count, Who);
-        {Results, Count, Fallbacks, Next, Ms} ->
+        {Results, Count, [], Next, Ms, Id} ->
+            deliver(Id, Ms, Limit, Next, Acc ++ Results, N + Count, Who);
+        {Results, Count, Fallbacks, Next, Ms, Id} ->
             Ets = ets:match_spec_compile(shards_nif:ms_source(Ms)),
             More = ets:match_spec_run(Fallbacks, Ets),
-            deliver(Tab, Ms, Limit, Next, Acc ++ Results ++ More, N + Count + length(More), Who)
+            deliver(Id, Ms, Limit, Next, Acc ++ Results ++ More, N + Count + length(More), Who)
     end.
 
 deliver(Tab, Ms, Limit, Next, Acc, N, _Who) when N >= Limit ->
@@ -265,7 +270,7 @@ run(List, Ms, Who) ->
             run_loop(List, Ms, [], Who);
         false ->
             try ets:match_spec_run(List, Ms)
-            catch error:badarg:St -> shards_error:handle(badarg, St, element(1, Who), element(2, Who))
+            catch error:badarg:St -> shards_error:badarg(St, element(1, Who), element(2, Who))
             end
     end.
 
@@ -303,8 +308,9 @@ is_compiled(Term) ->
 %% ETS judges the spec (raising badarg as ETS does); then it is compiled
 %% leniently, constructs the engine does not know being left to ETS.
 verified(Spec, Who) ->
-    try ets:match_spec_compile(Spec)
-    catch error:badarg:St -> shards_error:handle(badarg, St, element(1, Who), element(2, Who))
+    try ets:match_spec_compile(Spec) of
+        _ -> ok
+    catch error:badarg:St -> shards_error:badarg(St, element(1, Who), element(2, Who))
     end,
     case shards_nif:ms_compile(Spec, true) of
         '$shards_verify' -> badarg(Who);
@@ -316,5 +322,6 @@ nif(F, {Fun, Args}) ->
     catch error:E:St -> shards_error:handle(E, St, Fun, Args)
     end.
 
+-spec badarg(who()) -> no_return().
 badarg({Fun, Args}) ->
-    shards_error:handle(badarg, [], Fun, Args).
+    shards_error:badarg([], Fun, Args).

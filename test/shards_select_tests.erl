@@ -305,16 +305,20 @@ fallback_test() ->
     Specs = [[{{'$1', '$2'}, [{'>', {'*', '$2', '$2'}, 1 bsl 150}], ['$1']}],
              [{{'$1', '$2'}, [], [{'+', '$2', 1}]}],
              [{{'$1', '$2'}, [{is_integer, '$1'}, {'>', {'*', '$2', 4}, 1 bsl 74}], [true]}]],
-    [?assertSame([set, public],
-                 [{insert, ['$T', O]} || O <- Objs]
-                 ++ [{sorted, select, ['$T', S]}, {select_count, ['$T', S]},
-                     {label, chunks, fun(M, T) -> chunks(M, T, S, 3) end},
-                     {select_replace, ['$T', [{{'$1', '$2'}, [{is_integer, '$2'}],
-                                               [{{'$1', {'*', '$2', '$2'}}}]}]]},
-                     {sorted, tab2list, ['$T']},
-                     {select_delete, ['$T', S]},
-                     {sorted, tab2list, ['$T']}])
-     || S <- Specs].
+    Steps = fun(S) ->
+                    [{insert, ['$T', O]} || O <- Objs]
+                        ++ [{sorted, select, ['$T', S]}, {select_count, ['$T', S]},
+                            {label, chunks, fun(M, T) -> chunks(M, T, S, 3) end},
+                            {select_replace, ['$T', [{{'$1', '$2'}, [{is_integer, '$2'}],
+                                                      [{{'$1', {'*', '$2', '$2'}}}]}]]},
+                            {sorted, tab2list, ['$T']},
+                            {select_delete, ['$T', S]},
+                            {sorted, tab2list, ['$T']}]
+            end,
+    [?assertSame([set, public], Steps(S)) || S <- Specs],
+    %% Also where a keyslot fun places the keys.
+    Keyslot = [set, public, {keyslot_fun, fun(K, N) -> erlang:phash2({y, K}, N) end}],
+    [shards_test_util:assert_same(?WHERE, compare_keyslot(Keyslot, Steps(S))) || S <- Specs].
 
 %% A key fixed in every head is looked up, not scanned for: also with a
 %% keyslot fun placing keys in partitions the hash would not choose.

@@ -115,25 +115,59 @@ fn tuple_elems<'a>(t: Term<'a>) -> Option<impl ExactSizeIterator<Item = Term<'a>
     Some(elems.iter().map(move |&e| unsafe { Term::new(env, e) }))
 }
 
-/// The items of a proper list, in order (`None` for an improper list).
-fn list_items(t: Term<'_>) -> Option<impl Iterator<Item = Term<'_>>> {
+/// The items of a proper list, in order, with their count (`None` for an
+/// improper list).
+fn list_items(t: Term<'_>) -> Option<(usize, impl Iterator<Item = Term<'_>>)> {
     let mut cur = t;
+    let mut n = 0;
     while let Ok((_, tl)) = cur.list_get_cell() {
         cur = tl;
+        n += 1;
     }
     cur.is_empty_list().then(|| {
         let mut cur = t;
-        std::iter::from_fn(move || {
+        let items = std::iter::from_fn(move || {
             let (h, tl) = cur.list_get_cell().ok()?;
             cur = tl;
             Some(h)
-        })
+        });
+        (n, items)
     })
+}
+
+/// What a spec term is, as the compiler cares: immediates are told apart
+/// from their raw word, without a call into the VM.
+#[derive(PartialEq, Eq)]
+enum Shape {
+    Atom,
+    Tuple,
+    /// A non-empty list.
+    List,
+    Map,
+    /// Anything else: a constant.
+    Other,
+}
+
+fn shape(t: Term<'_>) -> Shape {
+    let w = raw(t);
+    if is_immediate(t.as_c_arg()) {
+        return if w & 0x3F == 0x0B {
+            Shape::Atom
+        } else {
+            Shape::Other
+        };
+    }
+    match t.get_type() {
+        TermType::Tuple => Shape::Tuple,
+        TermType::List => Shape::List,
+        TermType::Map => Shape::Map,
+        _ => Shape::Other,
+    }
 }
 
 /// A list's cons cells and its (non-list) tail.
 fn cells(t: Term<'_>) -> (Vec<Term<'_>>, Term<'_>) {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(4);
     let mut cur = t;
     while let Ok((h, tl)) = cur.list_get_cell() {
         out.push(h);
@@ -148,7 +182,7 @@ fn map_pairs(t: Term<'_>) -> Result<Vec<(Term<'_>, Term<'_>)>, MsError> {
 }
 
 pub fn compile(spec: Term<'_>, lenient: bool) -> Result<MatchSpec, MsError> {
-    let Some(items) = list_items(spec) else {
+    let Some((n, items)) = list_items(spec) else {
         return if lenient {
             Ok(MatchSpec {
                 clauses: Box::new([opaque()]),
@@ -158,7 +192,7 @@ pub fn compile(spec: Term<'_>, lenient: bool) -> Result<MatchSpec, MsError> {
             Err(MsError::Invalid)
         };
     };
-    let mut clauses = Vec::with_capacity(2);
+    let mut clauses = Vec::with_capacity(n);
     for item in items {
         match clause(item) {
             Ok(c) => clauses.push(c),
@@ -211,8 +245,8 @@ impl Compiler {
 
     /// A head pattern.
     fn pat(&mut self, t: Term<'_>) -> Result<Pat, MsError> {
-        match t.get_type() {
-            TermType::Atom => Ok(match atom_role(t)? {
+        match shape(t) {
+            Shape::Atom => Ok(match atom_role(t)? {
                 AtomRole::Underscore => Pat::Any,
                 AtomRole::Var(n) => match self.slot(n) {
                     Some(s) => Pat::Check(s),
@@ -224,7 +258,7 @@ impl Compiler {
                 // '$_' and '$$' are plain atoms in a head.
                 _ => Pat::Imm(raw(t)),
             }),
-            TermType::Tuple => {
+            Shape::Tuple => {
                 let elems = tuple_elems(t).ok_or(MsError::Invalid)?;
                 let mut pats = Vec::with_capacity(elems.len());
                 for e in elems {
@@ -232,7 +266,7 @@ impl Compiler {
                 }
                 Ok(Pat::Tuple(pats.into_boxed_slice()))
             }
-            TermType::List if !t.is_empty_list() => {
+            Shape::List => {
                 let (heads, tail) = cells(t);
                 let pats = heads
                     .into_iter()
@@ -241,10 +275,10 @@ impl Compiler {
                 let tp = self.pat(tail)?;
                 Ok(Pat::List(pats.into_boxed_slice(), Box::new(tp)))
             }
-            TermType::Map => {
+            Shape::Map => {
                 let mut pairs = Vec::new();
                 for (k, v) in map_pairs(t)? {
-                    if k.get_type() == TermType::Atom
+                    if shape(k) == Shape::Atom
                         && matches!(atom_role(k)?, AtomRole::Var(_) | AtomRole::Underscore)
                     {
                         return Err(MsError::Invalid);
@@ -254,8 +288,8 @@ impl Compiler {
                 }
                 Ok(Pat::Map(pairs.into_boxed_slice()))
             }
-            _ if is_immediate(t.as_c_arg()) => Ok(Pat::Imm(raw(t))),
-            _ => {
+            Shape::Other if is_immediate(t.as_c_arg()) => Ok(Pat::Imm(raw(t))),
+            Shape::Other => {
                 let b = encode(t)?;
                 Ok(match b[0] {
                     format::IMMEDIATE => Pat::Imm(format::get_u64(&b, &mut 1)),
@@ -267,27 +301,27 @@ impl Compiler {
     }
 
     fn expr(&self, t: Term<'_>) -> Result<Expr, MsError> {
-        match t.get_type() {
-            TermType::Atom => Ok(match atom_role(t)? {
+        match shape(t) {
+            Shape::Atom => Ok(match atom_role(t)? {
                 AtomRole::Whole => Expr::Whole,
                 AtomRole::AllVars => Expr::AllVars,
                 AtomRole::Var(n) => Expr::Var(self.slot(n).ok_or(MsError::Invalid)?),
                 AtomRole::Underscore | AtomRole::Plain => Expr::Lit(Lit::Imm(raw(t))),
             }),
-            TermType::Tuple => {
+            Shape::Tuple => {
                 let mut elems = tuple_elems(t).ok_or(MsError::Invalid)?;
                 let n = elems.len();
                 let Some(first) = elems.next() else {
                     return Err(MsError::Invalid);
                 };
-                if n == 1 && first.get_type() == TermType::Tuple {
+                if n == 1 && shape(first) == Shape::Tuple {
                     let es = tuple_elems(first)
                         .ok_or(MsError::Invalid)?
                         .map(|e| self.expr(e))
                         .collect::<Result<Box<[_]>, _>>()?;
                     return Ok(Expr::Tuple(es));
                 }
-                if first.get_type() != TermType::Atom {
+                if shape(first) != Shape::Atom {
                     return Err(MsError::Invalid);
                 }
                 let call = with_atom_name(first, |name| function(name, n - 1))
@@ -306,7 +340,7 @@ impl Compiler {
                     Call::Const => unreachable!("handled above"),
                 })
             }
-            TermType::List if !t.is_empty_list() => {
+            Shape::List => {
                 let (heads, tail) = cells(t);
                 let es = heads
                     .into_iter()
@@ -317,14 +351,14 @@ impl Compiler {
                     Box::new(self.expr(tail)?),
                 ))
             }
-            TermType::Map => {
+            Shape::Map => {
                 let pairs = map_pairs(t)?
                     .into_iter()
                     .map(|(k, v)| Ok((self.expr(k)?, self.expr(v)?)))
                     .collect::<Result<Vec<_>, MsError>>()?;
                 Ok(Expr::Map(pairs.into_boxed_slice()))
             }
-            _ => Ok(Expr::Lit(constant(t)?)),
+            Shape::Other => Ok(Expr::Lit(constant(t)?)),
         }
     }
 }
@@ -339,13 +373,14 @@ fn clause(item: Term<'_>) -> Result<Clause, MsError> {
         parts.next().unwrap(),
         parts.next().unwrap(),
     );
-    let guards = list_items(guards).ok_or(MsError::Invalid)?;
-    let body = list_items(body).ok_or(MsError::Invalid)?;
+    let (n_guards, guard_items) = list_items(guards).ok_or(MsError::Invalid)?;
+    let (_, body) = list_items(body).ok_or(MsError::Invalid)?;
     let mut cx = Compiler::default();
     let pat = cx.pat(head)?;
-    let guards = guards
-        .map(|g| cx.expr(g))
-        .collect::<Result<Box<[_]>, _>>()?;
+    let mut guards = Vec::with_capacity(n_guards);
+    for g in guard_items {
+        guards.push(cx.expr(g)?);
+    }
     let mut last = None;
     for b in body {
         last = Some(cx.expr(b)?);
@@ -357,7 +392,7 @@ fn clause(item: Term<'_>) -> Result<Clause, MsError> {
     Ok(Clause {
         head: Some(pat),
         prog: Some(Program {
-            guards,
+            guards: guards.into_boxed_slice(),
             body,
             body_true,
             all_vars: order.into_boxed_slice(),

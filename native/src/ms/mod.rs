@@ -245,30 +245,51 @@ impl MatchSpec {
         self.clauses.is_empty()
     }
 
+    /// Runs the spec on one encoded object for the calling process (a
+    /// scan over many objects should make one `Runner` and reuse it).
+    pub fn run<'a>(&self, env: rustler::Env<'a>, obj: &[u8]) -> Outcome<rustler::Term<'a>> {
+        use rustler::Encoder;
+        Runner::new(env, env.pid().encode(env)).run(self, obj)
+    }
+
     /// When every clause's head fixes the key at `keypos` (holds no
-    /// variable or `'_'`), the keys in canonical form (`-0.0` as `0.0`),
-    /// without duplicates: as in ETS, only objects with those keys are
-    /// candidates. Clauses whose head cannot match a table object (not a
-    /// tuple, or too short) add no key.
-    pub fn bound_keys(&self, keypos: usize) -> Option<Vec<Vec<u8>>> {
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        for c in self.clauses.iter() {
-            let key = match c.head.as_ref()? {
-                Pat::Tuple(es) if es.len() >= keypos => &es[keypos - 1],
-                Pat::Any | Pat::Bind(_) | Pat::Check(_) => return None,
-                _ => continue,
-            };
-            if !compile::var_free(key) {
-                return None;
-            }
-            let mut k = Vec::with_capacity(16);
-            write_pat(key, &mut k);
-            format::normalise_neg_zero(&mut k);
-            if !keys.contains(&k) {
-                keys.push(k);
+    /// variable or `'_'`), calls `f` on each such key (canonical: `-0.0` as
+    /// `0.0`; each key once) and returns true: as in ETS, only objects with
+    /// those keys are candidates. Returns false (calling nothing) when some
+    /// clause leaves the key open. Clauses whose head cannot match a table
+    /// object (not a tuple, or too short) add no key.
+    pub fn each_bound_key(&self, keypos: usize, mut f: impl FnMut(&[u8])) -> bool {
+        fn key_of(c: &Clause, keypos: usize) -> Result<Option<&Pat>, ()> {
+            match c.head.as_ref() {
+                Some(Pat::Tuple(es)) if es.len() >= keypos => {
+                    let k = &es[keypos - 1];
+                    compile::var_free(k).then_some(Some(k)).ok_or(())
+                }
+                None | Some(Pat::Any | Pat::Bind(_) | Pat::Check(_)) => Err(()),
+                Some(_) => Ok(None),
             }
         }
-        Some(keys)
+        if self.clauses.iter().any(|c| key_of(c, keypos).is_err()) {
+            return false;
+        }
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        let mut k = Vec::with_capacity(32);
+        for c in self.clauses.iter() {
+            let Ok(Some(key)) = key_of(c, keypos) else {
+                continue;
+            };
+            k.clear();
+            write_pat(key, &mut k);
+            format::normalise_neg_zero(&mut k);
+            if self.clauses.len() > 1 {
+                if seen.contains(&k) {
+                    continue;
+                }
+                seen.push(k.clone());
+            }
+            f(&k);
+        }
+        true
     }
 }
 

@@ -139,11 +139,13 @@ struct Acc<'a> {
 
 impl<'a> Acc<'a> {
     fn new(env: Env<'a>) -> Acc<'a> {
+        // SAFETY: `[]` is an immediate, valid in every environment.
+        let nil = unsafe { Term::new(env, crate::codec::from_raw(crate::ms::value::nil_word())) };
         Acc {
             env,
-            results: nil(env),
+            results: nil,
             count: 0,
-            fallbacks: nil(env),
+            fallbacks: nil,
             n_fallbacks: 0,
         }
     }
@@ -313,18 +315,22 @@ fn locks_of(tab: &Table, hash: u64) -> impl Iterator<Item = usize> + '_ {
     parts.map(move |p| tab.lock_of(p, hash))
 }
 
-/// Runs `op` on the objects with the given (canonical) keys only.
+/// Runs `op` on the objects with the keys every head fixes, if they do;
+/// false when a scan is needed.
 fn by_keys<'a>(
     op: Op,
     env: Env<'a>,
     tab: &Table,
     ms: &MatchSpec,
     run: &Runner<'a>,
-    keys: &[Vec<u8>],
     acc: &mut Acc<'a>,
-) -> Res<()> {
+) -> Res<bool> {
     let keypos = tab.keypos;
-    let mut keys = keys
+    let mut canonical = Vec::new();
+    if !ms.each_bound_key(keypos, |k| canonical.push(k.to_vec())) {
+        return Ok(false);
+    }
+    let mut keys = canonical
         .iter()
         .map(|k| key_of_canonical(env, tab, k))
         .collect::<Res<Vec<Key>>>()?;
@@ -370,7 +376,7 @@ fn by_keys<'a>(
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// select_replace's check: every clause keeps the key (else badarg).
@@ -421,8 +427,7 @@ fn select_all<'a>(
         }
         let runner = Runner::new(env, env.pid().encode(env));
         let mut acc = Acc::new(env);
-        if let Some(keys) = ms.spec().bound_keys(tab.keypos) {
-            by_keys(op, env, &tab, ms.spec(), &runner, &keys, &mut acc)?;
+        if by_keys(op, env, &tab, ms.spec(), &runner, &mut acc)? {
             return Ok(acc.reply(op));
         }
         if tab.size() > DIRTY_SCAN {
@@ -471,7 +476,8 @@ fn select_dirty<'a>(
 /// `select_chunk(Tab, Spec, Cursor, Want)`: up to `Want` results (matches
 /// plus fallbacks) from `Cursor` (`start` or `{Lock, Skip}`), examining a
 /// bounded number of objects. Replies `{Results, Count, Fallbacks, Next,
-/// CompiledMs}` with `Next` a cursor or `$end_of_table`, or
+/// CompiledMs, TableId}` with `Next` a cursor or `$end_of_table` (TableId
+/// names this very table in continuations, whatever its name becomes), or
 /// `$shards_verify`.
 #[rustler::nif]
 fn select_chunk<'a>(
@@ -496,14 +502,14 @@ fn select_chunk<'a>(
         let mut acc = Acc::new(env);
         let start = cursor.decode::<Atom>().is_ok_and(|a| a == atoms::start());
         let eot = atoms::end_of_table().encode(env);
+        let id = registry::by_id(tab.id)
+            .map(|t| t.encode(env))
+            .ok_or(cause(super::atoms::id()))?;
         let reply = |acc: Acc<'a>, next: Term<'a>, ms: ResourceArc<CompiledMs>| {
-            (acc.results, acc.count, acc.fallbacks, next, ms).encode(env)
+            (acc.results, acc.count, acc.fallbacks, next, ms, id).encode(env)
         };
-        if start {
-            if let Some(keys) = ms.0.bound_keys(tab.keypos) {
-                by_keys(Op::Select, env, &tab, &ms.0, &runner, &keys, &mut acc)?;
-                return Ok(reply(acc, eot, ms));
-            }
+        if start && by_keys(Op::Select, env, &tab, &ms.0, &runner, &mut acc)? {
+            return Ok(reply(acc, eot, ms));
         }
         if tab.kind == Kind::OrderedSet {
             return ordered_chunk(env, &tab, &ms, &runner, cursor, start, want)
@@ -663,7 +669,8 @@ fn replace_object<'a>(
     new: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
     run(|| {
-        let tab = open(env, t, Access::Write, &Route::Hash)?;
+        let tab = resolve(t)?;
+        check_access(env, &tab, Access::Write)?;
         let keypos = tab.keypos;
         let old = encode_object(env, old, &tab)?;
         let new = encode_object(env, new, &tab)?;
