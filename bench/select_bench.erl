@@ -22,6 +22,7 @@
 -define(COUNT_MS, [{{'_', '$1', '_'}, [{'<', '$1', 100}], [true]}]).
 -define(GUARD_MS, [{{'$1', '$2', '_'}, [{'<', '$2', 10}], ['$1']}]).
 
+-spec main() -> no_return().
 main() ->
     Code = try
                run(),
@@ -53,7 +54,7 @@ run() ->
     P = shards:new(bench, [set, public, {parallel, true}]),
     [true = M:insert(T, Objects) || {M, T} <- [{ets, E}, {shards, S}, {shards, P}]],
     check(E, S, P),
-    rand:seed(exsss, {1, 2, 3}),
+    _ = rand:seed(exsss, {1, 2, 3}),
     Keys = list_to_tuple([rand:uniform(N) || _ <- lists:seq(1, KeyCalls)]),
     Scans = [{select_count, fun(M, T) -> M:select_count(T, ?COUNT_MS) end},
              {select_guard, fun(M, T) -> M:select(T, ?GUARD_MS) end}],

@@ -679,6 +679,18 @@ defmodule Shards do
   defdelegate match_delete(tab, pattern), to: :shards
 
   @doc """
+  A QLC table, like `:ets.table/2`: queries on the key use `lookup/2`.
+
+      iex> tab = Shards.new(:queried, type: :ordered_set)
+      iex> Shards.insert(tab, [{1, :a}, {2, :b}, {3, :a}])
+      iex> q = :qlc.string_to_handle(~c"[K || {K, V} <- T, V =:= a].", [], [{:T, Shards.table(tab)}])
+      iex> :qlc.e(q)
+      [1, 3]
+  """
+  @spec table(tab, keyword) :: :qlc.query_handle()
+  defdelegate table(tab, options \\ []), to: :shards
+
+  @doc """
   A lazy stream of every object, read in chunks of `chunk_size` through
   `select/3` continuations, so a large table is never copied whole (in key
   order for an `:ordered_set`). Objects written while the stream runs may

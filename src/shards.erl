@@ -16,7 +16,8 @@
          delete_all_objects/1, take/2, update_counter/3, update_counter/4,
          update_element/3, update_element/4, info/1, info/2, all/0,
          whereis/1, rename/2, give_away/3, setopts/2, tab2list/1,
-         first/1, next/2, last/1, prev/2, foldl/3, foldr/3, safe_fixtable/2]).
+         first/1, next/2, last/1, prev/2, foldl/3, foldr/3, safe_fixtable/2,
+         table/1, table/2]).
 %% Queries: the select and match family, and match specs.
 -export([select/1, select/2, select/3, select_reverse/1, select_reverse/2,
          select_reverse/3, select_count/2, select_delete/2, select_replace/2,
@@ -276,6 +277,72 @@ prev(Tab, Key) ->
 safe_fixtable(Tab, Fix) ->
     Since = {erlang:timestamp(), erlang:monotonic_time()},
     ?NIF(shards_nif:safe_fixtable(Tab, Fix, Since), [Tab, Fix]).
+
+%% @doc A QLC table for `Tab', as `ets:table/1'.
+-spec table(tab()) -> qlc:query_handle().
+table(Tab) ->
+    table(Tab, []).
+
+%% @doc A QLC table for `Tab', as `ets:table/2'. Options: `{n_objects, N}'
+%% (objects read per chunk) and `{traverse, T}' with `T' one of
+%% `first_next', `last_prev', `select' or `{select, MatchSpec}'. Queries
+%% on the key are answered by `lookup/2'.
+-spec table(tab(), [{n_objects, pos_integer() | default}
+                    | {traverse, first_next | last_prev | select | {select, term()}}]) ->
+          qlc:query_handle().
+table(Tab, Opts) ->
+    {N, Traverse} = try table_options(Opts, {100, select})
+                    catch throw:badarg -> erlang:error(badarg, [Tab, Opts])
+                    end,
+    Info = fun(keypos) -> info(Tab, keypos);
+              (is_sorted_key) -> info(Tab, type) =:= ordered_set;
+              (is_unique_objects) -> info(Tab, type) =/= duplicate_bag;
+              (num_of_objects) -> info(Tab, size);
+              (indices) -> [];
+              (_) -> undefined
+           end,
+    Lookup = fun(_KeyPos, Keys) -> lists:flatmap(fun(K) -> lookup(Tab, K) end, Keys) end,
+    KeyEquality = case info(Tab, type) of
+                      ordered_set -> '==';
+                      _ -> '=:='
+                  end,
+    %% As ets: a traversal restricted by a match spec offers no key lookup
+    %% (a lookup would bypass the spec).
+    LookupOpt = case Traverse of
+                    {select, _} -> [];
+                    _ -> [{lookup_fun, Lookup}]
+                end,
+    qlc:table(table_traverse(Tab, N, Traverse),
+              [{info_fun, Info}, {key_equality, KeyEquality},
+               {format_fun, fun(_) -> io_lib:format("shards:table(~tw)", [Tab]) end}
+               | LookupOpt]).
+
+table_options([], Acc) -> Acc;
+table_options([{n_objects, default} | T], {_, Tr}) -> table_options(T, {100, Tr});
+table_options([{n_objects, N} | T], {_, Tr}) when is_integer(N), N > 0 ->
+    table_options(T, {N, Tr});
+table_options([{traverse, Tr} | T], {N, _}) when Tr =:= first_next; Tr =:= last_prev;
+                                                   Tr =:= select ->
+    table_options(T, {N, Tr});
+table_options([{traverse, {select, _} = Tr} | T], {N, _}) -> table_options(T, {N, Tr});
+table_options(_, _) -> throw(badarg).
+
+%% QLC's traverse function: a list of objects ending in a fun for more.
+table_traverse(Tab, N, select) ->
+    table_traverse(Tab, N, {select, [{'_', [], ['$_']}]});
+table_traverse(Tab, N, {select, Spec}) ->
+    fun() -> table_chunk(select(Tab, Spec, N)) end;
+table_traverse(Tab, _N, first_next) ->
+    fun() -> table_walk(Tab, first(Tab), fun next/2) end;
+table_traverse(Tab, _N, last_prev) ->
+    fun() -> table_walk(Tab, last(Tab), fun prev/2) end.
+
+table_chunk('$end_of_table') -> [];
+table_chunk({Objects, Cont}) -> Objects ++ fun() -> table_chunk(select(Cont)) end.
+
+table_walk(_Tab, '$end_of_table', _Step) -> [];
+table_walk(Tab, Key, Step) ->
+    lookup(Tab, Key) ++ fun() -> table_walk(Tab, Step(Tab, Key), Step) end.
 
 %% @doc Folds over all objects, as `ets:foldl/3' (in key order for an
 %% ordered_set).
