@@ -169,7 +169,12 @@ take(Tab, Key) -> ?NIF(shards_nif:take(Tab, Key), [Tab, Key]).
 -spec update_counter(tab(), term(), integer() | update_op() | [update_op()]) ->
           integer() | [integer()].
 update_counter(Tab, Key, Op) ->
-    ?NIF(shards_nif:update_counter(Tab, Key, Op, []), [Tab, Key, Op]).
+    Args = [Tab, Key, Op],
+    case ?NIF(shards_nif:update_counter(Tab, Key, Op, []), Args) of
+        '$shards_dirty' ->
+            dirty_update(update_counter, Args, fun() -> shards_nif:update_counter_dirty(Tab, Key, Op, []) end);
+        Result -> Result
+    end.
 
 %% @doc As `ets:update_counter/4': `Default' is inserted (with its key set
 %% to `Key') when the key is missing. A metadata last argument (shards 1.x)
@@ -179,7 +184,12 @@ update_counter(Tab, Key, Op) ->
 update_counter(Tab, Key, Op, #{'__struct__' := shards_meta}) ->
     update_counter(Tab, Key, Op);
 update_counter(Tab, Key, Op, Default) ->
-    ?NIF(shards_nif:update_counter(Tab, Key, Op, {Default}), [Tab, Key, Op, Default]).
+    Args = [Tab, Key, Op, Default],
+    case ?NIF(shards_nif:update_counter(Tab, Key, Op, {Default}), Args) of
+        '$shards_dirty' ->
+            dirty_update(update_counter, Args, fun() -> shards_nif:update_counter_dirty(Tab, Key, Op, {Default}) end);
+        Result -> Result
+    end.
 
 %% @doc As `update_counter/4' with the metadata last (shards 1.x).
 -spec update_counter(tab(), term(), integer() | update_op() | [update_op()], tuple(), meta()) ->
@@ -190,7 +200,12 @@ update_counter(Tab, Key, Op, Default, _Meta) -> update_counter(Tab, Key, Op, Def
 %% `ets:update_element/3'; `false' if there is no such object.
 -spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}]) -> boolean().
 update_element(Tab, Key, Ops) ->
-    ?NIF(shards_nif:update_element(Tab, Key, Ops, []), [Tab, Key, Ops]).
+    Args = [Tab, Key, Ops],
+    case ?NIF(shards_nif:update_element(Tab, Key, Ops, []), Args) of
+        '$shards_dirty' ->
+            dirty_update(update_element, Args, fun() -> shards_nif:update_element_dirty(Tab, Key, Ops, []) end);
+        Result -> Result
+    end.
 
 %% @doc As `update_element/3', inserting `Default' (key set to `Key') when
 %% the key is missing (OTP 27 semantics). A metadata last argument is accepted.
@@ -199,7 +214,12 @@ update_element(Tab, Key, Ops) ->
 update_element(Tab, Key, Ops, #{'__struct__' := shards_meta}) ->
     update_element(Tab, Key, Ops);
 update_element(Tab, Key, Ops, Default) ->
-    ?NIF(shards_nif:update_element(Tab, Key, Ops, {Default}), [Tab, Key, Ops, Default]).
+    Args = [Tab, Key, Ops, Default],
+    case ?NIF(shards_nif:update_element(Tab, Key, Ops, {Default}), Args) of
+        '$shards_dirty' ->
+            dirty_update(update_element, Args, fun() -> shards_nif:update_element_dirty(Tab, Key, Ops, {Default}) end);
+        Result -> Result
+    end.
 
 %% @doc As `update_element/4' with the metadata last (shards 1.x).
 -spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}],
@@ -243,6 +263,11 @@ tab2list(Tab) ->
 
 tab2list_dirty(Tab) ->
     ?NIF_AS(tab2list, shards_nif:tab2list_dirty(Tab), [Tab]).
+
+%% The same update on a dirty scheduler (the object is too big to rewrite
+%% on a normal one).
+dirty_update(Fun, Args, Call) ->
+    ?NIF_AS(Fun, Call(), Args).
 
 %%% Traversal
 

@@ -10,7 +10,7 @@
          update_counter/4, update_element/4, delete/1, delete_all_objects/1,
          give_away/3, setopts/2, rename/2, info/2, all/0, whereis/1,
          keyslot_fun/1, put_meta/3, get_meta/2, first/1, next/2, last/1,
-         prev/2, safe_fixtable/3,
+         prev/2, safe_fixtable/3, update_counter_dirty/4, update_element_dirty/4,
          select_all/3, select_dirty/6, select_chunk/4, ms_compile/2, ms_is/1,
          ms_source/1, ms_run/2, replace_object/3]).
 
@@ -70,3 +70,5 @@ ms_is(_Term) -> ?NOT_LOADED.
 ms_source(_Ms) -> ?NOT_LOADED.
 ms_run(_List, _Ms) -> ?NOT_LOADED.
 replace_object(_Tab, _Old, _New) -> ?NOT_LOADED.
+update_counter_dirty(_Tab, _Key, _Op, _Default) -> ?NOT_LOADED.
+update_element_dirty(_Tab, _Key, _Ops, _Default) -> ?NOT_LOADED.

@@ -355,8 +355,12 @@ fn routed<'a>(
         ("delete", [k]) => delete_impl(env, t, *k, &route),
         ("take", [k]) => take_impl(env, t, *k, &route),
         ("delete_object", [o]) => delete_object_impl(env, t, *o, &route),
-        ("update_counter", [k, u, d]) => update::update_counter_impl(env, t, *k, *u, *d, &route),
-        ("update_element", [k, u, d]) => update::update_element_impl(env, t, *k, *u, *d, &route),
+        ("update_counter", [k, u, d]) => {
+            update::update_counter_impl(env, t, *k, *u, *d, &route, false)
+        }
+        ("update_element", [k, u, d]) => {
+            update::update_element_impl(env, t, *k, *u, *d, &route, false)
+        }
         _ => Err(Fail::BadArg),
     })
 }

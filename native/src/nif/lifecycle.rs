@@ -228,12 +228,13 @@ fn give_away<'a>(
     gift: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
     run(|| {
+        // ETS checks the table (existence, access) before the recipient.
+        let tab = resolve(t)?;
+        check_access(env, &tab, Access::Write)?;
         let to_pid: LocalPid = to.decode()?;
         if !env.is_process_alive(to_pid) {
             return Err(Fail::BadArg);
         }
-        let tab = resolve(t)?;
-        check_access(env, &tab, Access::Write)?;
         if self_pid(env) != tab.owner() {
             return Err(cause(atoms::not_owner()));
         }

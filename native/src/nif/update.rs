@@ -193,6 +193,7 @@ pub fn update_counter_impl<'a>(
     ops: Term<'a>,
     default: Term<'a>,
     route: &Route,
+    may_go_dirty: bool,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     let keypos = tab.keypos;
@@ -208,6 +209,9 @@ pub fn update_counter_impl<'a>(
     let p = route.slot(&tab, 0, k.hash)?;
 
     let mut part = tab.write(p);
+    if may_go_dirty && too_big_to_rewrite(part.lookup(keypos, k.hash, k.bytes())) {
+        return Ok(atoms::dirty().encode(env));
+    }
     let default = match part.lookup(keypos, k.hash, k.bytes()).first() {
         Some(_) => None,
         None => Some(default?.ok_or(cause(atoms::badkey()))?),
@@ -275,6 +279,15 @@ pub fn update_counter_impl<'a>(
     })
 }
 
+/// Objects above this size are rewritten on a dirty scheduler: copying
+/// them takes longer than a normal scheduler should be held.
+const DIRTY_OBJECT_BYTES: usize = 64 * 1024;
+
+fn too_big_to_rewrite(objs: &[Obj]) -> bool {
+    objs.first()
+        .is_some_and(|o| o.bytes().len() > DIRTY_OBJECT_BYTES)
+}
+
 /// Parses an operation or a list of them, one result per operation, in
 /// order: ETS checks and applies list operations one at a time, so the first
 /// failing one (possibly a later malformed tail) decides the error.
@@ -319,6 +332,7 @@ pub fn update_element_impl<'a>(
     ops: Term<'a>,
     default: Term<'a>,
     route: &Route,
+    may_go_dirty: bool,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     if tab.kind.is_bag() {
@@ -331,7 +345,14 @@ pub fn update_element_impl<'a>(
     let default = default_object(env, &tab, key, default);
     let p = route.slot(&tab, 0, k.hash)?;
     // As for counters, a missing key is reported before malformed operations.
-    let missing = !tab.read(p).contains(keypos, k.hash, k.bytes());
+    let (missing, too_big) = {
+        let part = tab.read(p);
+        let objs = part.lookup(keypos, k.hash, k.bytes());
+        (objs.is_empty(), too_big_to_rewrite(objs))
+    };
+    if may_go_dirty && too_big {
+        return Ok(atoms::dirty().encode(env));
+    }
     let default = match (missing, default) {
         (false, _) => None,
         (true, d) => match d? {
@@ -391,7 +412,18 @@ fn update_counter<'a>(
     ops: Term<'a>,
     default: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
-    run(|| update_counter_impl(env, t, key, ops, default, &Route::Hash))
+    run(|| update_counter_impl(env, t, key, ops, default, &Route::Hash, true))
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn update_counter_dirty<'a>(
+    env: Env<'a>,
+    t: Term<'a>,
+    key: Term<'a>,
+    ops: Term<'a>,
+    default: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
+    run(|| update_counter_impl(env, t, key, ops, default, &Route::Hash, false))
 }
 
 #[rustler::nif]
@@ -402,5 +434,16 @@ fn update_element<'a>(
     ops: Term<'a>,
     default: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
-    run(|| update_element_impl(env, t, key, ops, default, &Route::Hash))
+    run(|| update_element_impl(env, t, key, ops, default, &Route::Hash, true))
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn update_element_dirty<'a>(
+    env: Env<'a>,
+    t: Term<'a>,
+    key: Term<'a>,
+    ops: Term<'a>,
+    default: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
+    run(|| update_element_impl(env, t, key, ops, default, &Route::Hash, false))
 }
