@@ -9,7 +9,18 @@
 %%%    table of another owner) and the recipient after; shards checks the
 %%%    recipient first and raises badarg without a cause.
 %%%    (shards_statem_tests skips this case unless the variable is set.)
-%%% 2. update_element/3 on an object of 200 000 elements holds a normal
+%%% 2. Argument checks in shards.erl that come before the table check
+%%%    (ets checks the table first: cause id, type, or `undefined' from
+%%%    info/2 for a table that does not exist), found by
+%%%    shards_badarg_tests, which skips them unless the variable is set:
+%%%    - rename/2 with a name that is not an atom (shards: no cause);
+%%%    - info/2 with an item that is not an atom (shards: badarg, no cause,
+%%%      where ets returns `undefined' for a deleted table);
+%%%    - foldl/3 and foldr/3 with a first argument that is not a fun of
+%%%      arity 2 (shards: badarg, no cause; ets: cause id/type for a bad
+%%%      table, else {badfun, F} or {badarity, ...} when it calls it, or Acc
+%%%      for an empty table).
+%%% 3. update_element/3 on an object of 200 000 elements holds a normal
 %%%    scheduler for about 10 ms (it rewrites the whole object); ets takes
 %%%    about 20 us (shards_sched_budget:over_budget_cases/0).
 %%%
@@ -29,6 +40,8 @@ known_test_() ->
     case enabled() of
         false -> [];
         true -> [{"give_away to a dead pid: table checked first", fun give_away_dead_recipient/0},
+                 {"rename, info, foldl, foldr: table checked before the other arguments",
+                  fun table_checked_first/0},
                  {"update_element on a huge object within the scheduler budget",
                   {timeout, 120, fun update_element_huge_object/0}},
                  {"a crashed owner's table is gone by its 'DOWN' (5000 crashes)",
@@ -71,3 +84,26 @@ table_gone_by_owner_down() ->
     after
         [exit(B, kill) || B <- Busy]
     end.
+
+%% Each call on a deleted table, a non-table, and (folds) a live table.
+table_checked_first() ->
+    Calls = [{rename, fun(M, T) -> M:rename(T, "not an atom") end},
+             {info, fun(M, T) -> M:info(T, "size") end},
+             {foldl, fun(M, T) -> M:foldl(not_a_fun, acc, T) end},
+             {foldr, fun(M, T) -> M:foldr(fun(_) -> x end, acc, T) end}],
+    Run = fun(M) ->
+                  Live = M:new(live, []),
+                  M:insert(Live, {k, v}),
+                  Deleted = M:new(del, []),
+                  M:delete(Deleted),
+                  R = [{Name, Which, strip(r(fun() -> F(M, T) end))}
+                       || {Name, F} <- Calls,
+                          {Which, T} <- [{deleted, Deleted}, {not_a_table, {x}}, {live, Live}]],
+                  M:delete(Live),
+                  R
+          end,
+    ?assertEqual(Run(ets), Run(shards)).
+
+%% {badfun, F} and {badarity, {F, Args}} carry the fun: keep the reason's tag.
+strip({error, error, {Tag, _}, C}) -> {error, error, Tag, C};
+strip(R) -> R.
