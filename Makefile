@@ -4,7 +4,9 @@
 #   make deps      install missing system packages (Debian, needs root)
 #   make build     build the NIF and the Erlang app (rebar3)
 #   make test      Rust, EUnit, Common Test, ExUnit and example-app tests
-#   make lint      rustfmt, clippy, mix format, dialyzer
+#   make lint      rustfmt, clippy, SAFETY comments, mix format, dialyzer
+#   make proper    the PropEr suites at 10 000 cases each (SHARDS_PROPER_N)
+#   make known-divergences  the failing cases kept out of make test
 #   make bench     the benchmark suite (bench/run.sh); FULL=1 for the whole matrix
 #   make examples  build and test the example apps in examples/
 #   make clean     remove build outputs (keeps the cargo cache in native/target)
@@ -44,7 +46,7 @@ DEB_PACKAGES := erlang-nox erlang-dev erlang-eunit erlang-common-test \
 CT_SUITES := $(wildcard test/*_SUITE.erl)
 
 .PHONY: all deps build test test-rust test-eunit test-ct test-mix examples \
-        example-mix example-rebar lint bench clean distclean
+        example-mix example-rebar lint bench clean distclean proper known-divergences
 
 all: build
 
@@ -116,8 +118,26 @@ example-rebar:
 lint: deps
 	cd native && $(CARGO) fmt --check
 	cd native && $(CARGO) clippy --release --all-targets -- -D warnings
+	sh scripts/check_safety_comments.sh
 	$(MIX) format --check-formatted
 	$(REBAR3) dialyzer
+
+## proper: the long runs of the PropEr suites (make test runs a few hundred
+## cases of each): the stateful model, the random sequences, bad input.
+SHARDS_PROPER_N ?= 10000
+PROPER_MODULES := shards_statem_tests,shards_random_tests,shards_badarg_tests
+
+proper: build
+	SHARDS_PROPER_N=$(SHARDS_PROPER_N) $(REBAR3) eunit --module=$(PROPER_MODULES)
+
+## known-divergences: divergences from ets and over-budget calls found by
+## the suites and not fixed yet (test/shards_known_divergence_tests.erl);
+## the model and bad-input suites also generate those cases. Fails until
+## they are fixed.
+known-divergences: build
+	SHARDS_KNOWN_DIVERGENCES=1 $(REBAR3) eunit \
+	  --module=shards_known_divergence_tests,shards_statem_tests,shards_badarg_tests
+
 
 ## bench: ets, sharded ets and shards side by side (bench/README.md). Under
 ## 3 minutes on 2 cores; FULL=1 runs 1..256 workers with +S 1 and +S 2.

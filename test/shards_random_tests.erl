@@ -17,6 +17,8 @@
 -include_lib("eunit/include/eunit.hrl").
 
 -export([prop_same_as_ets/0, run_ops/4, ops/2]).
+%% Shared with the stateful model test (shards_statem_tests).
+-export([op/1, apply_op/3, comparable/3, in_order/2, key/0, object/1]).
 
 -define(DEFAULT_N, 300).
 
