@@ -317,7 +317,11 @@ table(Tab) ->
           qlc:query_handle().
 table(Tab, Opts) ->
     {N, Traverse} = try table_options(Opts, {100, select})
-                    catch throw:badarg -> erlang:error(badarg, [Tab, Opts])
+                    catch throw:badarg when is_atom(Tab); is_reference(Tab) ->
+                            erlang:error(badarg, [Tab, Opts]);
+                          throw:badarg ->
+                            %% As ets: a term that cannot name a table.
+                            shards_error:handle({badarg, type}, [], table, [Tab, Opts])
                     end,
     Info = fun(keypos) -> info(Tab, keypos);
               (is_sorted_key) -> info(Tab, type) =:= ordered_set;

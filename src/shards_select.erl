@@ -255,6 +255,8 @@ is_ordered(Tab) ->
 
 %% @doc match_spec_compile/1.
 -spec compile(term(), who()) -> reference().
+compile([], Who) ->
+    badarg(Who); % as ets: an empty spec selects nothing but does not compile
 compile(Spec, Who) ->
     case shards_nif:ms_compile(Spec, false) of
         '$shards_verify' -> verified(Spec, Who);
@@ -287,6 +289,8 @@ run_loop(List, Ms, Acc, Who) ->
 
 %% @doc test_ms/2.
 -spec test(term(), term(), who()) -> {ok, term()} | {error, [{warning | error, string()}]}.
+test(Term, [], _Who) ->
+    ets:test_ms(Term, []); % ets's own message for an empty spec
 test(Term, Spec, Who) ->
     case shards_nif:ms_compile(Spec, false) of
         '$shards_verify' ->

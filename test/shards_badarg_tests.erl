@@ -128,7 +128,7 @@ compare_call(Type, KP, [E, S], Holder, Dead, {F, Args} = Call) ->
             SC = contents(Type, S),
             Verdict = case oracle(F, length(Args)) of
                           none -> lenient(SR);
-                          _ -> shards_test_util:same(ER, SR)
+                          _ -> same_outcome(Type, F, ER, SR)
                       end,
             case Verdict andalso shards_test_util:same(EC, SC) of
                 true -> [];
@@ -144,6 +144,15 @@ count(R) ->
     put(badarg_stats, Stats#{calls := C + 1,
                              errors := E + case R of {error, _, _, _} -> 1; _ -> 0 end}).
 
+%% Which key a step of a hashed table's traversal returns is up to the
+%% implementation (as in ets): only the errors must agree there.
+same_outcome(Type, F, {ok, _}, {ok, _}) when Type =/= ordered_set,
+                                             (F =:= first orelse F =:= next orelse
+                                              F =:= last orelse F =:= prev) ->
+    true;
+same_outcome(_Type, _F, ER, SR) ->
+    shards_test_util:same(ER, SR).
+
 %% No oracle: a result, or error:badarg.
 lenient({ok, _}) -> true;
 lenient({error, error, badarg, _}) -> true;
@@ -157,6 +166,9 @@ contents(Type, #{m := M, id := Id}) ->
 oracle(F, _A) when F =:= table_meta; F =:= get_meta; F =:= put_meta; F =:= all ->
     none;
 oracle(update_element, A) when A >= 4 -> none;
+%% table/1,2 return QLC handles holding funs: not comparable with ets's
+%% (shards_qlc_tests compares what queries over them return).
+oracle(table, _A) -> none;
 oracle(F, A) ->
     case erlang:function_exported(ets, F, A) orelse {F, A} =:= {lookup_element, 4} of
         true -> {F, A};
