@@ -321,7 +321,7 @@ table(Tab, Opts) ->
                             erlang:error(badarg, [Tab, Opts]);
                           throw:badarg ->
                             %% As ets: a term that cannot name a table.
-                            shards_error:handle({badarg, type}, [], table, [Tab, Opts])
+                            shards_error:badarg(type, [], table, [Tab, Opts])
                     end,
     Info = fun(keypos) -> info(Tab, keypos);
               (is_sorted_key) -> info(Tab, type) =:= ordered_set;

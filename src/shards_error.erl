@@ -6,7 +6,7 @@
 %% explains the error (through `format_error/2' below) as it does for ets.
 -module(shards_error).
 
--export([handle/4, badarg/3, format_error/2]).
+-export([handle/4, badarg/3, badarg/4, format_error/2]).
 
 -spec handle(term(), erlang:stacktrace(), atom(), [term()]) -> no_return() | term().
 handle(shards_keyslot, _St, Fun, Args) ->
@@ -22,6 +22,11 @@ handle(Reason, St, _Fun, _Args) ->
 -spec badarg(erlang:stacktrace(), atom(), [term()]) -> no_return().
 badarg(St, Fun, Args) ->
     raise(#{module => ?MODULE}, St, Fun, Args).
+
+%% @doc Raises badarg with an ETS `error_info' cause from `shards:Fun(Args)'.
+-spec badarg(atom(), erlang:stacktrace(), atom(), [term()]) -> no_return().
+badarg(Cause, St, Fun, Args) ->
+    raise(#{module => ?MODULE, cause => Cause}, St, Fun, Args).
 
 -spec raise(map(), erlang:stacktrace(), atom(), [term()]) -> no_return().
 raise(ErrorInfo, St, Fun, Args) ->

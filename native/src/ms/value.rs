@@ -400,10 +400,10 @@ impl Arena {
     pub fn alloc(&self, bytes: Vec<u8>) -> &[u8] {
         let b = bytes.into_boxed_slice();
         let view: *const [u8] = &*b;
-        // SAFETY: `bufs` is only touched here, never re-entrantly, and boxes
-        // are never removed or mutated before the arena is dropped; a box's
-        // heap data does not move when the outer vector grows, so `view`
-        // stays valid for as long as `&self` is borrowed.
+        // `bufs` is only touched here, never re-entrantly, and boxes are
+        // never removed or mutated before the arena is dropped.
+        // SAFETY: a box's heap data does not move when the outer vector
+        // grows, so `view` stays valid for as long as `&self` is borrowed.
         unsafe {
             (*self.bufs.get()).push(b);
             &*view
