@@ -22,7 +22,7 @@
 %%%      for an empty table).
 %%% 3. update_element/3 on an object of 200 000 elements holds a normal
 %%%    scheduler for about 10 ms (it rewrites the whole object); ets takes
-%%%    about 20 us (shards_sched_budget:over_budget_cases/0).
+%%%    about 20 us (shards_budget_cases:over_budget_cases/0).
 %%%
 %%% Also here, a promise the NIF does not make by construction: ets deletes
 %%% (or hands over) a dead owner's table before the owner's 'DOWN' messages
@@ -69,10 +69,10 @@ give_away_dead_recipient() ->
     ?assertEqual({EtsR, hd(Deleted)}, {ShardsR, lists:last(Deleted)}).
 
 update_element_huge_object() ->
-    Limit = shards_sched_budget:limit_us(),
+    Limit = shards_budget_cases:limit_us(),
     [?assert(S =< Limit, {Name, ets_us, E, shards_us, S})
-     || {Name, _, E, S} <- [shards_sched_budget:measure(C)
-                            || C <- shards_sched_budget:over_budget_cases()]].
+     || {Name, _, E, S} <- [shards_budget_cases:measure(C)
+                            || C <- shards_budget_cases:over_budget_cases()]].
 
 table_gone_by_owner_down() ->
     Busy = [spawn(fun Spin() -> _ = erlang:phash2(make_ref()), Spin() end)

@@ -1,8 +1,8 @@
 %%% @doc No single shards call holds a normal scheduler for more than
-%%% 5 ms at the sizes where one could (shards_sched_budget: big lists and
+%%% 5 ms at the sizes where one could (shards_budget_cases: big lists and
 %%% tables just under the dirty-scheduler thresholds, big tables deleted or
-%%% emptied, bag keys with 8000 objects). Each call's time is the minimum of
-%%% 5 runs, so the OS preempting one run does not count; ets's time for the
+%%% emptied, bag keys with 5000 objects). Each call's time is the minimum of
+%%% 3 runs, so the OS preempting one run does not count; ets's time for the
 %%% same call is printed beside it.
 %%%
 %%% Single huge objects (a 100 000-element list or tuple) are measured and
@@ -16,8 +16,8 @@
 budget_test_() ->
     {timeout, 600,
      fun() ->
-             Results = shards_sched_budget:measure_all(),
-             Limit = shards_sched_budget:limit_us(),
+             Results = shards_budget_cases:measure_all(),
+             Limit = shards_budget_cases:limit_us(),
              Over = [R || {_, _, E, S} = R <- Results, S > Limit,
                           E =< Limit div 2 orelse S > 2 * E],
              ?assertEqual([], Over)

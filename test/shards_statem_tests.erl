@@ -34,7 +34,7 @@
 %%% strict ordering is tested on its own in shards_known_divergence_tests
 %%% (not part of `make test').
 %%%
-%%% 200 sequences by default; SHARDS_PROPER_N sets the number (`make
+%%% 300 sequences by default; SHARDS_PROPER_N sets the number (`make
 %%% proper' runs 10 000).
 -module(shards_statem_tests).
 
@@ -46,7 +46,7 @@
          try_new/1]).
 -export([prop_statem/0, run/1]).
 
--define(DEFAULT_N, 200).
+-define(DEFAULT_N, 300).
 -define(NAMES, [stm_a, stm_b, stm_c]).
 -define(ACTORS, [1, 2, 3]).
 -define(SETTLE_US, 2000000).

@@ -12,8 +12,8 @@
 %%%   - inserts and deletes: size equal to a recount.
 %%% A long_schedule system monitor (5 ms) runs throughout: a report naming a
 %%% test process, or a shards function, fails the case it came in, unless
-%%% the OS kept the schedulers off the CPU for longer than its overrun
-%%% meanwhile (shards_sched_monitor:checked/3).
+%%% the OS kept the schedulers off the CPU (run-queue wait and steal time)
+%%% for longer than its overrun meanwhile (shards_sched_monitor:checked/3).
 %%% The number of operations run is printed.
 -module(shards_stress_tests).
 

@@ -1,17 +1,17 @@
 %%% @doc How long single shards calls hold a normal scheduler, at the sizes
 %%% where a call could take long: big lists, big tables, a bag key with many
-%%% objects, huge objects. Each call is timed 5 times on an idle VM (state
+%%% objects, huge objects. Each call is timed 3 times on an idle VM (state
 %%% rebuilt in between, not timed) and the minimum kept, so that the OS
 %%% taking the CPU away during one run does not count; ets is timed the
 %%% same way for comparison. Used by shards_sched_budget_tests (the calls
 %%% that stay within budget) and shards_known_divergence_tests (the ones
 %%% that do not).
--module(shards_sched_budget).
+-module(shards_budget_cases).
 
 -export([cases/0, over_budget_cases/0, measure/1, measure_all/0, print/1, print_one/1,
          limit_us/0]).
 
--define(REPEATS, 5).
+-define(REPEATS, 3).
 -define(LIMIT_US, 5000).
 
 limit_us() -> ?LIMIT_US.
@@ -34,17 +34,17 @@ cases() ->
     ++ [{{tab2list, 9999, objects_with_100b_binaries}, Ty,
           fun(M, T) -> M:insert(T, objs(9999)) end, fun(M, T) -> M:tab2list(T) end}
         || Ty <- Types]
-    ++ [{{delete_table, 100000, objects}, Ty,
-          fun(M, T) -> M:insert(T, objs(100000)) end, fun(M, T) -> M:delete(T) end}
+    ++ [{{delete_table, 50000, objects}, Ty,
+          fun(M, T) -> M:insert(T, objs(50000)) end, fun(M, T) -> M:delete(T) end}
         || Ty <- Types]
-    ++ [{{delete_all_objects, 100000, objects}, Ty,
-          fun(M, T) -> M:insert(T, objs(100000)) end, fun(M, T) -> M:delete_all_objects(T) end}
+    ++ [{{delete_all_objects, 50000, objects}, Ty,
+          fun(M, T) -> M:insert(T, objs(50000)) end, fun(M, T) -> M:delete_all_objects(T) end}
         || Ty <- Types]
-    ++ [{{info_size_and_memory, 100000, objects}, Ty,
-          fun(M, T) -> M:insert(T, objs(100000)) end,
+    ++ [{{info_size_and_memory, 50000, objects}, Ty,
+          fun(M, T) -> M:insert(T, objs(50000)) end,
           fun(M, T) -> {M:info(T, size), M:info(T, memory)} end} || Ty <- Types]
-    ++ [{{first_next_last, 100000, objects}, Ty,
-          fun(M, T) -> M:insert(T, objs(100000)) end,
+    ++ [{{first_next_last, 50000, objects}, Ty,
+          fun(M, T) -> M:insert(T, objs(50000)) end,
           fun(M, T) -> F = M:first(T), {M:next(T, F), M:last(T)} end} || Ty <- Types]
     ++ lists:append(
          [[{{lookup_key_with, N, objects}, Ty,
@@ -63,7 +63,7 @@ cases() ->
            {{lookup_element_key_with, N, objects}, Ty,
             fun(M, T) -> M:insert(T, bag_objs(N)) end,
             fun(M, T) -> M:lookup_element(T, k, 2) end}]
-          || N <- [2000, 8000], Ty <- [bag, duplicate_bag]])
+          || N <- [5000], Ty <- [bag, duplicate_bag]])
     ++ [{{insert_one_object, list_of, 100000}, set,
           fun(_, _) -> ok end, fun(M, T) -> M:insert(T, {k, lists:seq(1, 100000)}) end},
         {{lookup_one_object, list_of, 100000}, set,
