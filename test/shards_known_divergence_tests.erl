@@ -20,6 +20,9 @@
 %%%      arity 2 (shards: badarg, no cause; ets: cause id/type for a bad
 %%%      table, else {badfun, F} or {badarity, ...} when it calls it, or Acc
 %%%      for an empty table).
+%%%    - update_counter/3,4 with a position that is an integer but not a
+%%%      small one (2^59 or more): ets raises badarg without a cause,
+%%%      shards with cause `position'.
 %%% 3. update_element/3 on an object of 200 000 elements holds a normal
 %%%    scheduler for about 10 ms (it rewrites the whole object); ets takes
 %%%    about 20 us (shards_budget_cases:over_budget_cases/0).
@@ -42,6 +45,7 @@ known_test_() ->
         true -> [{"give_away to a dead pid: table checked first", fun give_away_dead_recipient/0},
                  {"rename, info, foldl, foldr: table checked before the other arguments",
                   fun table_checked_first/0},
+                 {"update_counter with a bignum position: no cause", fun update_counter_big_position/0},
                  {"update_element on a huge object within the scheduler budget",
                   {timeout, 120, fun update_element_huge_object/0}},
                  {"a crashed owner's table is gone by its 'DOWN' (5000 crashes)",
@@ -107,3 +111,15 @@ table_checked_first() ->
 %% {badfun, F} and {badarity, {F, Args}} carry the fun: keep the reason's tag.
 strip({error, error, {Tag, _}, C}) -> {error, error, Tag, C};
 strip(R) -> R.
+
+update_counter_big_position() ->
+    Run = fun(M) ->
+                  T = M:new(ucbp, []),
+                  M:insert(T, {k, 1}),
+                  R = [r(fun() -> M:update_counter(T, k, {1 bsl 64, 1}) end),
+                       r(fun() -> M:update_counter(T, k, [{2, 1}, {1 bsl 59, 1}]) end),
+                       r(fun() -> M:update_counter(T, new, {1 bsl 64, 1}, {new, 0}) end)],
+                  M:delete(T),
+                  R
+          end,
+    ?assertEqual(Run(ets), Run(shards)).
