@@ -64,16 +64,16 @@ cases() ->
             fun(M, T) -> M:insert(T, bag_objs(N)) end,
             fun(M, T) -> M:lookup_element(T, k, 2) end}]
           || N <- [5000], Ty <- [bag, duplicate_bag]])
-    ++ [{{insert_one_object, list_of, 100000}, set,
-          fun(_, _) -> ok end, fun(M, T) -> M:insert(T, {k, lists:seq(1, 100000)}) end},
-        {{lookup_one_object, list_of, 100000}, set,
-          fun(M, T) -> M:insert(T, {k, lists:seq(1, 100000)}) end,
+    ++ [{{insert_one_object, list_of, 50000}, set,
+          fun(_, _) -> ok end, fun(M, T) -> M:insert(T, {k, lists:seq(1, 50000)}) end},
+        {{lookup_one_object, list_of, 50000}, set,
+          fun(M, T) -> M:insert(T, {k, lists:seq(1, 50000)}) end,
           fun(M, T) -> M:lookup(T, k) end},
-        {{insert_one_object, tuple_of, 100000}, set,
+        {{insert_one_object, tuple_of, 50000}, set,
           fun(_, _) -> ok end,
-          fun(M, T) -> M:insert(T, list_to_tuple([k | lists:seq(1, 100000)])) end},
-        {{update_counter_in, tuple_of, 100000}, set,
-          fun(M, T) -> M:insert(T, list_to_tuple([k | lists:seq(1, 100000)])) end,
+          fun(M, T) -> M:insert(T, list_to_tuple([k | lists:seq(1, 50000)])) end},
+        {{update_counter_in, tuple_of, 50000}, set,
+          fun(M, T) -> M:insert(T, list_to_tuple([k | lists:seq(1, 50000)])) end,
           fun(M, T) -> M:update_counter(T, k, {50000, 1}) end}].
 
 %% Calls found to hold a scheduler longer than the budget where ets does

@@ -18,7 +18,8 @@
 
 -export([prop_same_as_ets/0, run_ops/4, ops/2]).
 %% Shared with the stateful model test (shards_statem_tests).
--export([op/1, apply_op/3, comparable/3, in_order/2, key/0, object/1]).
+-export([op/1, apply_op/3, comparable/3, in_order/2, key/0, object/1, ghost_keys/3,
+         ets_ghost/3]).
 
 -define(DEFAULT_N, 300).
 
@@ -57,15 +58,18 @@ run_ops(Type, P, KP, Ops) ->
     E = ets:new(rnd, [Type, public, {keypos, KP}]),
     S = shards:new(rnd, [Type, public, {keypos, KP}, {partitions, P}]),
     try
-        Diffs = lists:append(
-                  [begin
-                       ER = comparable(Type, Op, apply_op(ets, E, Op)),
-                       SR = comparable(Type, Op, apply_op(shards, S, Op)),
-                       case shards_test_util:same(ER, SR) of
-                           true -> [];
-                           false -> [{N, Op, {ets, ER}, {shards, SR}}]
-                       end
-                   end || {N, Op} <- lists:zip(lists:seq(1, length(Ops)), Ops)]),
+        {Diffs, _Ghosts} =
+            lists:foldl(
+              fun({N, Op}, {Acc, Ghosts}) ->
+                      ERaw = apply_op(ets, E, Op),
+                      ER = comparable(Type, Op, ERaw),
+                      SR = comparable(Type, Op, apply_op(shards, S, Op)),
+                      Ghosts1 = ghost_keys(Op, ERaw, Ghosts),
+                      case shards_test_util:same(ER, SR) orelse ets_ghost(Type, Op, Ghosts) of
+                          true -> {Acc, Ghosts1};
+                          false -> {Acc ++ [{N, Op, {ets, ER}, {shards, SR}}], Ghosts1}
+                      end
+              end, {[], []}, lists:zip(lists:seq(1, length(Ops)), Ops)),
         EL = in_order(Type, ets:tab2list(E)),
         SL = shards_test_util:r(fun() -> in_order(Type, shards:tab2list(S)) end),
         ESize = ets:info(E, size),
@@ -79,6 +83,20 @@ run_ops(Type, P, KP, Ops) ->
         ets:delete(E),
         catch shards:delete(S)
     end.
+
+%% An ets artifact, not compared: update_counter/4 that fails (a bad
+%% position or default) first inserts the default and then deletes it
+%% again; in a fixed hashed table the deleted key stays behind as a marker,
+%% and next/2 and prev/2 from that key then succeed where they fail for
+%% any other key that is not in the table. shards validates before it
+%% inserts, so next/2 fails (badarg) as for a key never inserted.
+%% (shards_known_divergence_tests keeps the case.)
+ghost_keys({update_counter, K, _, _}, {error, _, _, _}, Ghosts) -> [K | Ghosts];
+ghost_keys(_, _, Ghosts) -> Ghosts.
+
+ets_ghost(ordered_set, _, _) -> false;
+ets_ghost(_, {Step, K}, Ghosts) when Step =:= next; Step =:= prev -> lists:member(K, Ghosts);
+ets_ghost(_, _, _) -> false.
 
 %% Object lists compare in order for an ordered_set, as multisets otherwise.
 in_order(ordered_set, L) -> L;
