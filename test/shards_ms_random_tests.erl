@@ -23,11 +23,7 @@
 -define(DEFAULT_N, 300).
 
 numtests() ->
-    case os:getenv("SHARDS_PROPER_N") of
-        false -> ?DEFAULT_N;
-        "" -> ?DEFAULT_N;
-        S -> list_to_integer(S)
-    end.
+    shards_test_util:proper_numtests(?DEFAULT_N).
 
 check(Prop) ->
     ?assertEqual(true, proper:quickcheck(Prop, [{numtests, numtests()}, {to_file, user}])).

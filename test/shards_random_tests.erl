@@ -24,11 +24,7 @@
 -define(DEFAULT_N, 300).
 
 numtests() ->
-    case os:getenv("SHARDS_PROPER_N") of
-        false -> ?DEFAULT_N;
-        "" -> ?DEFAULT_N;
-        S -> list_to_integer(S)
-    end.
+    shards_test_util:proper_numtests(?DEFAULT_N).
 
 random_ops_test_() ->
     {timeout, 3600,

@@ -61,11 +61,7 @@
             name = stm_a}).
 
 numtests() ->
-    case os:getenv("SHARDS_PROPER_N") of
-        false -> ?DEFAULT_N;
-        "" -> ?DEFAULT_N;
-        S -> list_to_integer(S)
-    end.
+    shards_test_util:proper_numtests(?DEFAULT_N).
 
 statem_test_() ->
     {timeout, 7200, fun() -> ?assertEqual(true, run(numtests())) end}.

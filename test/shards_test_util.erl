@@ -6,7 +6,7 @@
 %%% that they can be compared term by term.
 -module(shards_test_util).
 
--export([
+-export([proper_numtests/1, 
     r/1,
     cause/1,
     error_module/1,
@@ -409,4 +409,12 @@ flush() ->
         _ -> flush()
     after 0 ->
             ok
+    end.
+
+%% PropEr cases to run: SHARDS_PROPER_N when set, else Default.
+proper_numtests(Default) ->
+    case os:getenv("SHARDS_PROPER_N") of
+        false -> Default;
+        "" -> Default;
+        S -> list_to_integer(S)
     end.

@@ -84,18 +84,26 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
     let objs = in_insert_order(&tab, encode_objects(env, objs, &tab)?.into_vec());
     let slots = slots_of(&tab, &objs, route)?;
     let (mut guards, which) = lock_for(&tab, &slots);
-    let mut replaced = Vec::new();
-    for (o, w) in objs.into_iter().zip(which) {
-        replaced.extend(guards[w].1.put(
-            keypos,
-            o.hash,
-            o.sort_key.as_ref().map(Key::bytes),
-            o.obj,
-        ));
-    }
+    let replaced = put_all(keypos, &mut guards, &which, objs);
     drop(guards);
     drop(replaced); // after the locks are released
     Ok(atoms::true_().encode(env))
+}
+
+/// Stores each object under its locked partition (`which[i]` indexes
+/// `guards`); returns what the puts replaced, to free after the locks.
+fn put_all(
+    keypos: usize,
+    guards: &mut [(usize, RwLockWriteGuard<'_, Partition>)],
+    which: &[usize],
+    objs: Vec<Encoded>,
+) -> Vec<Obj> {
+    let mut replaced = Vec::new();
+    for (o, &w) in objs.into_iter().zip(which) {
+        let sort_key = o.sort_key.as_ref().map(Key::bytes);
+        replaced.extend(guards[w].1.put(keypos, o.hash, sort_key, o.obj));
+    }
+    replaced
 }
 
 /// ETS adds the objects of a list to a `bag` last first (so that they end up
@@ -125,15 +133,8 @@ pub fn insert_new_impl<'a>(
     if taken {
         return Ok(atoms::false_().encode(env));
     }
-    let mut replaced = Vec::new(); // duplicates within the list: last one wins
-    for (o, w) in objs.into_iter().zip(which) {
-        replaced.extend(guards[w].1.put(
-            keypos,
-            o.hash,
-            o.sort_key.as_ref().map(Key::bytes),
-            o.obj,
-        ));
-    }
+    // Duplicates within the list: last one wins.
+    let replaced = put_all(keypos, &mut guards, &which, objs);
     drop(guards);
     drop(replaced);
     Ok(atoms::true_().encode(env))
