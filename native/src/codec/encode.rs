@@ -25,6 +25,13 @@ pub fn is_immediate(t: ErlNifTerm) -> bool {
 #[derive(Debug)]
 pub struct Unencodable;
 
+/// An encoder's allocations, kept between calls by whoever reuses them.
+#[derive(Default)]
+pub struct Scratch {
+    out: Vec<u8>,
+    shared: Vec<*mut std::ffi::c_void>,
+}
+
 /// Writes terms into a buffer. `share` decides whether large binaries become
 /// shared references (object values) or are copied inline (keys, which must
 /// have a canonical encoding).
@@ -38,19 +45,39 @@ pub struct Encoder {
 impl Encoder {
     /// An encoder writing into `buf` (cleared first), so callers can reuse one
     /// allocation across calls.
-    pub fn with_buffer(env: *mut ErlNifEnv, mut buf: Vec<u8>) -> Self {
-        buf.clear();
+    pub fn with_buffer(env: *mut ErlNifEnv, buf: Vec<u8>) -> Self {
+        Self::with_scratch(
+            env,
+            Scratch {
+                out: buf,
+                shared: Vec::new(),
+            },
+        )
+    }
+
+    /// An encoder reusing both of `scratch`'s allocations.
+    pub fn with_scratch(env: *mut ErlNifEnv, mut scratch: Scratch) -> Self {
+        scratch.out.clear();
+        scratch.shared.clear();
         Encoder {
             env,
-            out: buf,
-            shared: Vec::new(),
+            out: scratch.out,
+            shared: scratch.shared,
         }
     }
 
     /// Gives the buffer back (releasing shared binaries no object took).
-    pub fn into_buffer(mut self) -> Vec<u8> {
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.into_scratch().out
+    }
+
+    /// Gives both allocations back (releasing shared binaries no object took).
+    pub fn into_scratch(mut self) -> Scratch {
         self.release_shared();
-        std::mem::take(&mut self.out)
+        Scratch {
+            out: std::mem::take(&mut self.out),
+            shared: std::mem::take(&mut self.shared),
+        }
     }
 
     pub fn has_shared(&self) -> bool {

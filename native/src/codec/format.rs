@@ -178,13 +178,14 @@ fn visit_floats(buf: &[u8], mut pos: usize, f: &mut dyn FnMut(u64, usize)) -> us
     }
 }
 
-/// Appends the owning resources of the shared binaries in the term at `pos`.
-pub fn shared_bins(buf: &[u8], mut pos: usize, out: &mut Vec<u64>) -> usize {
+/// Calls `out` with the owning resource of each shared binary in the term at
+/// `pos`; returns the position after the term.
+pub fn shared_bins(buf: &[u8], mut pos: usize, out: &mut impl FnMut(u64)) -> usize {
     let tag = buf[pos];
     pos += 1;
     match tag {
         SHARED_BIN => {
-            out.push(get_u64(buf, &mut pos));
+            out(get_u64(buf, &mut pos));
             get_varint(buf, &mut pos);
             get_varint(buf, &mut pos);
             pos

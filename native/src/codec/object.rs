@@ -121,9 +121,9 @@ impl Obj {
             "in-place overwrite keeps the length"
         );
         let old_refs = self.has_shared().then(|| {
-            let mut bins = Vec::new();
-            format::shared_bins(self.bytes(), 0, &mut bins);
-            SharedRefs(bins)
+            let mut refs = SharedRefs::default();
+            format::shared_bins(self.bytes(), 0, &mut |p| refs.push(p));
+            refs
         });
         let header = Self::header_for(bytes.len(), has_shared, key_neg_zero);
         // SAFETY: same length, so header and bytes fit the allocation.
@@ -163,12 +163,29 @@ impl Obj {
 }
 
 /// References to shared binaries, released when this is dropped (after the
-/// partition lock, by whoever holds it).
-pub struct SharedRefs(Vec<u64>);
+/// partition lock, by whoever holds it). The first few are kept inline: an
+/// overwrite on the insert path should not allocate.
+#[derive(Default)]
+pub struct SharedRefs {
+    inline: [u64; 2],
+    len: usize,
+    more: Vec<u64>,
+}
+
+impl SharedRefs {
+    fn push(&mut self, p: u64) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = p,
+            None => self.more.push(p),
+        }
+        self.len += 1;
+    }
+}
 
 impl Drop for SharedRefs {
     fn drop(&mut self) {
-        for &p in &self.0 {
+        let inline = &self.inline[..self.len.min(self.inline.len())];
+        for &p in inline.iter().chain(&self.more) {
             // SAFETY: each reference was owned by an object that gave it up.
             unsafe { shared_bin::release(p as *const _) }
         }
@@ -196,12 +213,10 @@ impl Clone for Obj {
     /// A copy holding its own references to the shared binaries.
     fn clone(&self) -> Obj {
         if self.has_shared() {
-            let mut bins = Vec::new();
-            format::shared_bins(self.bytes(), 0, &mut bins);
-            for p in bins {
+            format::shared_bins(self.bytes(), 0, &mut |p| {
                 // SAFETY: `self` holds a reference, so the binary is alive.
                 unsafe { shared_bin::keep(p as *const _) }
-            }
+            });
         }
         Obj::new(self.bytes(), self.has_shared(), self.key_neg_zero())
     }
@@ -210,12 +225,10 @@ impl Clone for Obj {
 impl Drop for Obj {
     fn drop(&mut self) {
         if self.header() & HAS_SHARED != 0 {
-            let mut bins = Vec::new();
-            format::shared_bins(self.bytes(), 0, &mut bins);
-            for p in bins {
+            format::shared_bins(self.bytes(), 0, &mut |p| {
                 // SAFETY: this object owned one reference to each shared binary.
                 unsafe { shared_bin::release(p as *const _) }
-            }
+            });
         }
         let layout = Self::layout(self.bytes().len());
         // SAFETY: allocated in `new` with this same layout.

@@ -264,66 +264,61 @@ fn tab2list_impl<'a>(env: Env<'a>, t: Term<'a>, may_go_dirty: bool) -> Res<Term<
     Ok(acc)
 }
 
-#[rustler::nif]
-fn lookup<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn lookup<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
     run(|| lookup_impl(env, t, key, &Route::Hash))
 }
+hot_nif!("lookup", 2, lookup);
 
-#[rustler::nif]
-fn member<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn member<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
     run(|| member_impl(env, t, key, &Route::Hash))
 }
+hot_nif!("member", 2, member);
 
-#[rustler::nif]
-fn insert<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn insert<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
     if long_list(objs) {
         return Ok(atoms::dirty().encode(env));
     }
     run(|| insert_impl(env, t, objs, &Route::Hash))
 }
+hot_nif!("insert", 2, insert);
 
 #[rustler::nif(schedule = "DirtyCpu")]
 fn insert_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResult<Term<'a>> {
     run(|| insert_impl(env, t, objs, &Route::Hash))
 }
 
-#[rustler::nif]
-fn insert_new<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn insert_new<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
     if long_list(objs) {
         return Ok(atoms::dirty().encode(env));
     }
     run(|| insert_new_impl(env, t, objs, &Route::Hash))
 }
+hot_nif!("insert_new", 2, insert_new);
 
 #[rustler::nif(schedule = "DirtyCpu")]
 fn insert_new_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResult<Term<'a>> {
     run(|| insert_new_impl(env, t, objs, &Route::Hash))
 }
 
-#[rustler::nif]
-fn lookup_element<'a>(
-    env: Env<'a>,
-    t: Term<'a>,
-    key: Term<'a>,
-    pos: Term<'a>,
-) -> rustler::NifResult<Term<'a>> {
+fn lookup_element<'a>(env: Env<'a>, [t, key, pos]: [Term<'a>; 3]) -> rustler::NifResult<Term<'a>> {
     run(|| lookup_element_impl(env, t, key, pos, &Route::Hash))
 }
+hot_nif!("lookup_element", 3, lookup_element);
 
-#[rustler::nif]
-fn delete_key<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn delete_key<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
     run(|| delete_impl(env, t, key, &Route::Hash))
 }
+hot_nif!("delete_key", 2, delete_key);
 
-#[rustler::nif]
-fn take<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn take<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
     run(|| take_impl(env, t, key, &Route::Hash))
 }
+hot_nif!("take", 2, take);
 
-#[rustler::nif]
-fn delete_object<'a>(env: Env<'a>, t: Term<'a>, obj: Term<'a>) -> rustler::NifResult<Term<'a>> {
+fn delete_object<'a>(env: Env<'a>, [t, obj]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
     run(|| delete_object_impl(env, t, obj, &Route::Hash))
 }
+hot_nif!("delete_object", 2, delete_object);
 
 #[rustler::nif]
 fn tab2list<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {

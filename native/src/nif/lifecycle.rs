@@ -141,6 +141,7 @@ fn new<'a>(env: Env<'a>, name: Atom, opts: Term<'a>) -> rustler::NifResult<Term<
         if !registry::register(&table, named.then(|| raw(name.to_term(env)))) {
             return Err(cause(atoms::already_exists()));
         }
+        super::handle::learn(env, &table);
         let mon = monitor(env, &table, &owner);
         table.state.lock().owner_monitor = mon;
         Ok(if named {

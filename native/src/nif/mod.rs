@@ -2,7 +2,11 @@
 //! checks, errors carrying an ETS `error_info` cause, and encoding of the
 //! caller's keys and objects.
 
+#[macro_use]
+mod hot;
+
 pub mod fixation;
+mod handle;
 pub mod integer;
 pub mod kv;
 pub mod lifecycle;
@@ -10,7 +14,7 @@ pub mod select;
 pub mod traverse;
 pub mod update;
 
-use crate::codec::encode::{is_immediate, Encoder};
+use crate::codec::encode::{is_immediate, Encoder, Scratch};
 use crate::codec::format::{self, IMMEDIATE, TUPLE};
 use crate::codec::{decode, sort_key, Obj};
 use crate::table::partition::hash_key;
@@ -92,9 +96,9 @@ pub fn resolve<'a>(term: Term<'a>) -> Res<Tab<'a>> {
             registry::by_name(crate::codec::to_raw(term.as_c_arg())).ok_or(cause(atoms::id()))?,
         )
     } else {
-        match term.decode::<&'a Table>() {
-            Ok(t) => Tab::Borrowed(t),
-            Err(_) => return Err(cause(atoms::type_())),
+        match handle::decode(term) {
+            Some(t) => Tab::Borrowed(t),
+            None => return Err(cause(atoms::type_())),
         }
     };
     if tab.is_deleted() {
@@ -176,15 +180,15 @@ impl Route {
 
 thread_local! {
     /// Scratch buffer for encoding, reused across calls on a scheduler thread.
-    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 pub fn with_encoder<R>(env: Env<'_>, f: impl FnOnce(&mut Encoder) -> R) -> R {
-    let buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    let mut enc = Encoder::with_buffer(env.as_c_arg(), buf);
+    let scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let mut enc = Encoder::with_scratch(env.as_c_arg(), scratch);
     let r = f(&mut enc);
-    let buf = enc.into_buffer();
-    SCRATCH.with(|s| *s.borrow_mut() = buf);
+    let scratch = enc.into_scratch();
+    SCRATCH.with(|s| *s.borrow_mut() = scratch);
     r
 }
 

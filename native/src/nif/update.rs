@@ -136,14 +136,14 @@ fn splice(base: &Obj, ranges: &[(usize, usize)], new: &[Option<Vec<u8>>]) -> Obj
             None => out.extend_from_slice(&old[s..e]),
         }
     }
-    let mut bins = Vec::new();
-    format::shared_bins(&out, 0, &mut bins);
-    for &p in &bins {
+    let mut has_shared = false;
+    format::shared_bins(&out, 0, &mut |p| {
+        has_shared = true;
         // SAFETY: each pointer is alive: held by `base` or by the encoder
         // that produced the new elements, both alive here.
         unsafe { shared_bin::keep(p as *const _) };
-    }
-    Obj::new(&out, !bins.is_empty(), base.key_neg_zero())
+    });
+    Obj::new(&out, has_shared, base.key_neg_zero())
 }
 
 fn element_int(env: Env<'_>, bytes: &[u8], (s, _): (usize, usize)) -> Option<Int> {
