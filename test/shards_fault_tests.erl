@@ -7,7 +7,9 @@
 %%%   - the same crashes with a heir: the heir gets the table, whole;
 %%%   - a table deleted, or its owner killed, while 16 processes use it:
 %%%     each of them gets badarg (cause id), none crashes otherwise;
-%%%   - a process holding a table reference after deletion gets badarg.
+%%%   - a process holding a table reference after deletion gets badarg;
+%%%   - big binaries (held by reference, not copied) are released by every
+%%%     kind of removal and by the table's end.
 %%%
 %%% The NIF deletes a crashed owner's table in the resource's monitor
 %%% callback, which ets does before the owner's 'DOWN' goes out. The
@@ -121,6 +123,45 @@ page_size() ->
         "" -> 4096;
         S -> try list_to_integer(S) catch _:_ -> 4096 end
     end.
+
+%%%===================================================================
+%%% Big binaries (16 KB and more) are held, not copied
+%%%===================================================================
+
+%% A table keeps the caller's big binaries alive by reference: overwriting,
+%% deleting, taking, select_delete and deleting the table must each let
+%% them go, in a crashed owner's table too. 40 rounds of 50 distinct 100 KB
+%% binaries would leak 200 MB; erlang:memory(binary) must come back.
+held_binaries_released_test_() ->
+    {timeout, 120, fun held_binaries_released/0}.
+
+held_binaries_released() ->
+    Before = memory_now(),
+    lists:foreach(fun held_round/1, lists:seq(1, 40)),
+    After = memory_now(),
+    ?assert(maps:get(binary, After) - maps:get(binary, Before) < ?VM_TOLERANCE,
+            {binary_growth, Before, After}).
+
+held_round(Round) ->
+    Big = fun(I) -> <<Round:32, I:32, (binary:copy(<<I>>, 100000))/binary>> end,
+    {Owner, MRef} =
+        spawn_monitor(
+          fun() ->
+                  T = shards:new(held, [set, public]),
+                  [shards:insert(T, {I rem 10, Big(I)}) || I <- lists:seq(1, 20)],
+                  [shards:insert(T, {{held, I}, [Big(I)], #{I => Big(I)}})
+                   || I <- lists:seq(21, 50)],
+                  true = shards:delete(T, 0),
+                  [_] = shards:take(T, 1),
+                  2 = shards:select_delete(T, [{{'$1', '_'}, [{'<', '$1', 4}], [true]}]),
+                  [{_, B}] = shards:lookup(T, 5),
+                  true = byte_size(B) > 100000,
+                  case Round rem 2 of
+                      0 -> shards:delete(T);
+                      1 -> exit(crash)
+                  end
+          end),
+    receive {'DOWN', MRef, process, Owner, _} -> ok end.
 
 %%%===================================================================
 %%% Crashes with a heir

@@ -343,8 +343,13 @@ tricky_keys() ->
      {-0.0}, [0.0], {1 bsl 64, -(1 bsl 100)}].
 
 tricky_terms() ->
+    Huge = bin(100000),
+    <<_:3, Unaligned:20000/binary, _/bits>> = Huge,
     tricky_keys() ++
-        [list_to_binary(lists:duplicate(1000, "x")),
+        %% 16 KB and more: held, not copied, as values (a sub-binary keeps
+        %% its whole binary; an unaligned one is aligned in a copy).
+        [binary:part(Huge, 7, 20000), Unaligned, {[Huge], #{Huge => Unaligned}},
+         list_to_binary(lists:duplicate(1000, "x")),
          lists:seq(1, 1000),
          erlang:make_tuple(300, z),
          #{big => big_map(), nested => {big_map(), [big_map()]}}].

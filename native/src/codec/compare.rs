@@ -56,12 +56,12 @@ pub fn binary_at<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
     let tag = buf[*pos];
     *pos += 1;
     if tag == SHARED_BIN {
-        let base = get_u64(buf, pos) as *const u8;
+        let base = get_u64(buf, pos);
         let offset = get_varint(buf, pos);
         let len = get_varint(buf, pos);
         // SAFETY: a shared binary inside a live encoding is kept alive by
-        // it; its bytes lie at `offset..offset + len` of the resource.
-        unsafe { std::slice::from_raw_parts(base.add(offset), len) }
+        // it; its bytes lie at `offset..offset + len` from the resource.
+        unsafe { std::slice::from_raw_parts(shared_bytes_at(base, offset), len) }
     } else {
         let len = get_varint(buf, pos);
         let s = &buf[*pos..*pos + len];

@@ -141,7 +141,13 @@ impl Encoder {
                 // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
                 let data = unsafe { std::slice::from_raw_parts(bin.data, bin.size) };
                 if share && data.len() > SHARE_THRESHOLD {
-                    let (base, offset) = shared_bin::alloc(data);
+                    let held = if data.len() >= shared_bin::HOLD_MIN {
+                        // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
+                        unsafe { shared_bin::hold(t) }
+                    } else {
+                        None
+                    };
+                    let (base, offset) = held.unwrap_or_else(|| shared_bin::alloc(data));
                     self.shared.push(base);
                     self.out.push(SHARED_BIN);
                     self.out.extend_from_slice(&(base as u64).to_le_bytes());

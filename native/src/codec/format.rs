@@ -28,6 +28,13 @@ pub const SHARED_BIN: u8 = 6;
 pub const MAP: u8 = 7;
 pub const EXTERNAL: u8 = 8;
 
+/// Where the bytes of a shared binary are: `offset` from its owning resource
+/// `base` (wrapping: a held binary's bytes lie outside the resource).
+#[inline]
+pub fn shared_bytes_at(base: u64, offset: usize) -> *const u8 {
+    (base as usize as *const u8).wrapping_add(offset)
+}
+
 /// Binaries longer than this are shared on lookup instead of copied (as ETS does).
 pub const SHARE_THRESHOLD: usize = 64;
 

@@ -11,16 +11,31 @@
 //!
 //! The resources have no destructor and no Rust wrapper: their memory *is*
 //! the bytes.
+//!
+//! Binaries of `HOLD_MIN` bytes or more are not copied at all, as ETS does
+//! not copy a refc binary: a *held* resource keeps the caller's binary alive
+//! in a process-independent environment of its own (about 1 KB and 2 us to
+//! make, which beats copying only for big binaries), and terms are made
+//! over the VM's own bytes. Everything else treats both kinds alike: an
+//! owning resource, and the bytes at an offset from it (for a held binary,
+//! outside the resource, so offsets wrap).
 
+use super::format::shared_bytes_at;
 use rustler::sys::{
-    c_void, enif_alloc_resource, enif_keep_resource, enif_make_resource_binary,
-    enif_open_resource_type, enif_release_resource, ErlNifEnv, ErlNifResourceFlags,
-    ErlNifResourceType, ErlNifTerm,
+    c_void, enif_alloc_env, enif_alloc_resource, enif_free_env, enif_inspect_binary,
+    enif_keep_resource, enif_make_copy, enif_make_resource_binary, enif_open_resource_type,
+    enif_release_resource, ErlNifBinary, ErlNifEnv, ErlNifResourceFlags, ErlNifResourceType,
+    ErlNifTerm,
 };
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 static RESOURCE_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+static HELD_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Binaries this big are held, not copied (see the module doc). Measured:
+/// at 16 KB holding takes 2 us and copying 3 us; at 4 KB, 2.3 and 1.5.
+pub const HOLD_MIN: usize = 16 * 1024;
 
 /// Chunk size; a chunk stays alive while any binary in it is stored or
 /// referenced, so it is kept small.
@@ -46,7 +61,55 @@ pub unsafe fn open(env: *mut ErlNifEnv) -> bool {
         )
     };
     RESOURCE_TYPE.store(ty as *mut _, Ordering::Release);
-    !ty.is_null()
+    // SAFETY: as above; `free_held` matches the destructor signature.
+    let held = unsafe {
+        enif_open_resource_type(
+            env,
+            std::ptr::null(),
+            c"shards_held_binary".as_ptr(),
+            Some(free_held),
+            ErlNifResourceFlags::ERL_NIF_RT_CREATE,
+            std::ptr::null_mut(),
+        )
+    };
+    HELD_TYPE.store(held as *mut _, Ordering::Release);
+    !ty.is_null() && !held.is_null()
+}
+
+/// A held resource's memory: the environment that keeps the binary alive.
+type Held = *mut ErlNifEnv;
+
+unsafe extern "C" fn free_held(_env: *mut ErlNifEnv, obj: *mut c_void) {
+    // SAFETY: `obj` is a held resource, initialised by `hold` with an
+    // environment that nothing else uses or frees.
+    unsafe { enif_free_env(*(obj as *mut Held)) }
+}
+
+/// Keeps the binary `term` alive without copying its bytes. Returns the
+/// owning resource (one reference for the caller) and the offset of the
+/// bytes from it, or `None` for a term that is not a binary.
+///
+/// # Safety
+/// `term` must be a live term of the calling NIF's environment.
+pub unsafe fn hold(term: ErlNifTerm) -> Option<(*mut c_void, usize)> {
+    // SAFETY: a fresh process-independent environment, owned here until
+    // handed to the resource; the copy of a refc binary is a new reference
+    // to the same bytes, which no process can change any more (inspecting
+    // it makes it read-only, and an unaligned one is aligned in a copy
+    // owned by the environment).
+    unsafe {
+        let own = enif_alloc_env();
+        let copy = enif_make_copy(own, term);
+        let mut bin = std::mem::MaybeUninit::<ErlNifBinary>::uninit();
+        if enif_inspect_binary(own, copy, bin.as_mut_ptr()) == 0 {
+            enif_free_env(own);
+            return None;
+        }
+        let data = bin.assume_init().data;
+        let res = enif_alloc_resource(HELD_TYPE.load(Ordering::Acquire), size_of::<Held>());
+        (res as *mut Held).write(own);
+        Some((res, (data as usize).wrapping_sub(res as usize)))
+    }
 }
 
 fn new_resource(size: usize) -> *mut c_void {
@@ -117,12 +180,8 @@ pub unsafe fn make_term(
     offset: usize,
     len: usize,
 ) -> ErlNifTerm {
-    enif_make_resource_binary(
-        env,
-        base,
-        (base as *const u8).add(offset) as *const c_void,
-        len,
-    )
+    let bytes = shared_bytes_at(base as u64, offset);
+    enif_make_resource_binary(env, base, bytes as *const c_void, len)
 }
 
 /// Drops one reference.
