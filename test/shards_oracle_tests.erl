@@ -931,6 +931,64 @@ give_away_errors_test() ->
         stop_holder(Holder)
     end.
 
+%% give_away/3 to a dead process or a non-pid: ets checks the table first
+%% (cause id for a deleted table, access for a protected or private table
+%% of another owner), then the recipient.
+give_away_dead_recipient_test() ->
+    Dead = dead_pid(),
+    ?cmp(fun(M) ->
+                 Other = [begin
+                              Self = self(),
+                              Owner = spawn(fun() ->
+                                                    Self ! {tab, M:new(gad, [Prot])},
+                                                    receive _ -> ok end
+                                            end),
+                              T = receive {tab, T0} -> T0 end,
+                              R = {Prot, r(fun() -> M:give_away(T, Dead, gift) end),
+                                   r(fun() -> M:give_away(T, not_a_pid, gift) end)},
+                              exit(Owner, kill),
+                              R
+                          end || Prot <- [protected, private]],
+                 D = M:new(gad, []),
+                 M:delete(D),
+                 Deleted = [r(fun() -> M:give_away(D, To, gift) end) || To <- [Dead, not_a_pid]],
+                 {Other, Deleted}
+         end).
+
+%% rename/2 with a name that is not an atom, info/2 with an item that is not
+%% one, foldl/3 and foldr/3 with a first argument that is not a fun of
+%% arity 2: as ets, the table is checked first (cause id, type or access;
+%% info/2 returns undefined for a table that does not exist), then the
+%% other argument (badarg without a cause; a fold returns Acc for an empty
+%% table and fails with function_clause in lists:foldl/foldr otherwise).
+table_checked_first_test() ->
+    Calls = [{rename, fun(M, T) -> M:rename(T, "not an atom") end},
+             {info, fun(M, T) -> M:info(T, "size") end},
+             {info_unknown_item, fun(M, T) -> M:info(T, not_an_item) end},
+             {foldl, fun(M, T) -> M:foldl(not_a_fun, acc, T) end},
+             {foldl_arity, fun(M, T) -> M:foldl(fun(_) -> x end, acc, T) end},
+             {foldr, fun(M, T) -> M:foldr(not_a_fun, acc, T) end},
+             {foldr_arity, fun(M, T) -> M:foldr(fun(_) -> x end, acc, T) end}],
+    ?cmp(fun(M) ->
+                 Live = M:new(live, []),
+                 M:insert(Live, {k, v}),
+                 Empty = M:new(empty, []),
+                 Deleted = M:new(del, []),
+                 M:delete(Deleted),
+                 Self = self(),
+                 Owner = spawn(fun() -> Self ! {tab, M:new(priv, [private])}, receive _ -> ok end end),
+                 Private = receive {tab, T0} -> T0 end,
+                 R = [{Name, Which, r(fun() -> F(M, T) end)}
+                      || {Name, F} <- Calls,
+                         {Which, T} <- [{deleted, Deleted}, {not_a_table, {x}},
+                                        {no_such_name, no_such_table}, {live, Live},
+                                        {empty, Empty}, {private_of_another, Private}]],
+                 exit(Owner, kill),
+                 M:delete(Live),
+                 M:delete(Empty),
+                 R
+         end).
+
 setopts_test() ->
     Holder = spawn_holder(),
     try
