@@ -388,7 +388,8 @@ update_counter_test_() ->
      [{"existing key", fun update_counter_existing/0},
       {"missing key and defaults", fun update_counter_default/0},
       {"keypos 2", fun update_counter_keypos2/0},
-      {"small/big boundary", fun update_counter_boundary/0}]}.
+      {"small/big boundary", fun update_counter_boundary/0},
+      {"bignum position", fun update_counter_big_position/0}]}.
 
 update_counter_existing() ->
     Obj = {c, 0, 10, atom, 1.5, 1 bsl 64, -(1 bsl 59)},
@@ -402,6 +403,26 @@ update_counter_existing() ->
          {update_counter, ['$T', missing, {2, 1}]},
          {update_counter, ['$T', missing, []]},
          tab2list_step()],
+    ?assertSame([set, public], Steps).
+
+%% A position that is an integer but not a small one (2^59 or more, or
+%% under -2^59) makes the operation malformed, as in ets: badarg without a
+%% cause, in the order the operations are checked.
+update_counter_big_position() ->
+    B = 1 bsl 59,
+    Ops = [{B, 1}, {1 bsl 64, 1}, {-B - 1, 1}, {B - 1, 1}, {-B, 1}, {B, 1, 10, 0},
+           {B, x}, [{2, 1}, {B, 1}], [{B, 1}, {0, 1}], [{0, 1}, {B, 1}],
+           [{B, 1}, {1, 1}], [{1, 1}, {B, 1}], [{B, 1} | x], [{3, 1}, {B, 1}]],
+    Steps =
+        lists:append(
+          [[{insert, ['$T', {k, 1, y}]},
+            {update_counter, ['$T', k, Op]},
+            {update_counter, ['$T', new, Op]},
+            {update_counter, ['$T', new, Op, {new, 0}]},
+            {update_counter, ['$T', new, Op, not_a_tuple]},
+            {lookup, ['$T', k]},
+            {lookup, ['$T', new]}]
+           || Op <- Ops]),
     ?assertSame([set, public], Steps).
 
 update_counter_default() ->

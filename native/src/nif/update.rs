@@ -45,18 +45,17 @@ fn parse_counter_op(t: Term<'_>, keypos: usize) -> Res<CounterOp> {
     }
     let parts = rustler::types::tuple::get_tuple(t).map_err(|_| Fail::BadArg)?;
     let int = |i: usize| parts.get(i).and_then(|&x| int_of(x)).ok_or(Fail::BadArg);
-    // Any integer parses; a position out of range (below 1 too) is reported
-    // as `position` once the object is known, as ETS does.
-    let pos = match int(0)? {
-        Int::Small(p) if p >= 1 => usize::try_from(p).unwrap_or(usize::MAX),
-        Int::Small(_) => 0,
-        Int::Big { neg, .. } => {
-            if neg {
-                0
-            } else {
-                usize::MAX
-            }
-        }
+    // A small integer parses; one out of range (below 1 too) is reported
+    // as `position` once the object is known, as ETS does. A position that
+    // is not a small integer (a bignum: 2^59 or more, or under -2^59) makes
+    // the operation malformed, as in ETS: badarg without a cause.
+    let p = *parts.first().ok_or(Fail::BadArg)?;
+    if !is_immediate(p.as_c_arg()) {
+        return Err(Fail::BadArg);
+    }
+    let pos = match p.decode::<i64>().map_err(|_| Fail::BadArg)? {
+        p if p >= 1 => usize::try_from(p).unwrap_or(usize::MAX),
+        _ => 0,
     };
     match parts.len() {
         2 => Ok(CounterOp {
