@@ -519,6 +519,38 @@ update_element_test() ->
                  {update_element, ['$T', k, [{1, y}, {3, y}]]},
                  {lookup, ['$T', k]}]).
 
+%% update_element/3 and update_counter/3 with lists on a small object and
+%% on one of 100 000 elements (rewritten on a dirty scheduler): values of
+%% the same encoded size are written in place, others splice a new object;
+%% binaries over 64 bytes (held by reference) go in and out; a position
+%% given twice keeps its last value.
+update_element_sizes_test_() ->
+    {timeout, 120,
+     [{lists:flatten(io_lib:format("~b elements", [N])), fun() -> update_element_sizes(N) end}
+      || N <- [6, 100000]]}.
+
+update_element_sizes(N) ->
+    P = N div 2,
+    Big = binary:copy(<<"b">>, 200),
+    Huge = binary:copy(<<"h">>, 5000),
+    Values = [x, y, 7, 1.5, -0.0, 1 bsl 70, <<"short">>, Big, Huge,
+              binary:part(Huge, 10, 100), [Big, Huge], {a, [1, 2]}, "str", [], self(), 8],
+    Specs = [{P, V} || V <- Values]
+        ++ [[{P, V}, {P + 1, V}, {2, V}, {N, V}] || V <- Values]
+        ++ [[{P, Big}, {P, x}], [{P, x}, {P, Huge}], [{N, 1}, {2, Big}, {N, 2}],
+            [{P, 1}, {P + 1, 2}, {P + 2, 3}], [{P, 1}, {N + 1, x}], [{P, Big}, {1, k}]],
+    Counters = [[{P, 1}, {P + 1, 1}], [{P, 1 bsl 62}, {2, -1}], [{P, 1}, {P, -1 bsl 70}],
+                [{P + 2, 1, 10, 0}, {N, 5}], [{P, 1}, {P + 1, 1}, {N + 1, 1}]],
+    Obj = list_to_tuple([k | lists:seq(1, N - 1)]),
+    Look = [{lookup_element, ['$T', k, Pos]} || Pos <- lists:usort([2, P, P + 1, P + 2, N])],
+    Steps =
+        [{insert, ['$T', Obj]}]
+        ++ lists:append([[{update_element, ['$T', k, Spec]} | Look] || Spec <- Specs])
+        ++ lists:append([[{update_element, ['$T', k, [{P, 0}, {P + 1, 0}, {P + 2, 0}, {N, 0}]]},
+                          {update_counter, ['$T', k, Ops]} | Look] || Ops <- Counters])
+        ++ [{lookup, ['$T', k]}],
+    [?assertSame([Type, public], Steps) || Type <- [set, ordered_set]].
+
 %%%===================================================================
 %%% info/1,2
 %%%===================================================================
