@@ -3,16 +3,12 @@
 %%% SHARDS_KNOWN_DIVERGENCES=1 (`make known-divergences'), where they are
 %%% expected to fail until fixed; when one passes, move it to its suite.
 %%%
-%%% 1. update_element/3 on an object of 200 000 elements holds a normal
-%%%    scheduler for about 10 ms (it rewrites the whole object); ets takes
-%%%    about 20 us (shards_budget_cases:over_budget_cases/0).
-%%%
-%%% 2. An ets artifact rather than a shards bug, kept so that it is a
-%%%    decision: on a fixed set, update_counter/4 that fails (bad position
-%%%    or default) leaves its key behind as a deleted marker in ets, and
-%%%    next/2 and prev/2 from that key then succeed; in shards they fail
-%%%    with badarg as for any key never in the table. The random and model
-%%%    tests do not compare next/prev from such keys.
+%%% An ets artifact rather than a shards bug, kept so that it is a
+%%% decision: on a fixed set, update_counter/4 that fails (bad position or
+%%% default) leaves its key behind as a deleted marker in ets, and next/2
+%%% and prev/2 from that key then succeed; in shards they fail with badarg
+%%% as for any key never in the table. The random and model tests do not
+%%% compare next/prev from such keys.
 %%%
 %%% Also here, a promise the NIF does not make by construction: ets deletes
 %%% (or hands over) a dead owner's table before the owner's 'DOWN' messages
@@ -31,19 +27,11 @@ known_test_() ->
         false -> [];
         true -> [{"next/2 from the key of a failed update_counter/4 on a fixed set",
                   fun next_after_failed_update_counter/0},
-                 {"update_element on a huge object within the scheduler budget",
-                  {timeout, 120, fun update_element_huge_object/0}},
                  {"a crashed owner's table is gone by its 'DOWN' (5000 crashes)",
                   {timeout, 300, fun table_gone_by_owner_down/0}}]
     end.
 
 r(F) -> shards_test_util:r(F).
-
-update_element_huge_object() ->
-    Limit = shards_budget_cases:limit_us(),
-    [?assert(S =< Limit, {Name, ets_us, E, shards_us, S})
-     || {Name, _, E, S} <- [shards_budget_cases:measure(C)
-                            || C <- shards_budget_cases:over_budget_cases()]].
 
 table_gone_by_owner_down() ->
     Busy = [spawn(fun Spin() -> _ = erlang:phash2(make_ref()), Spin() end)
