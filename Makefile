@@ -130,10 +130,9 @@ PROPER_MODULES := shards_statem_tests,shards_random_tests,shards_badarg_tests
 proper: build
 	SHARDS_PROPER_N=$(SHARDS_PROPER_N) $(REBAR3) eunit --module=$(PROPER_MODULES)
 
-## known-divergences: divergences from ets and over-budget calls found by
-## the suites and not fixed yet (test/shards_known_divergence_tests.erl);
-## the model and bad-input suites also generate those cases. Fails until
-## they are fixed.
+## known-divergences: divergences from ets found by the suites and not
+## fixed (test/shards_known_divergence_tests.erl); the model and bad-input
+## suites run too. Fails while any remains.
 known-divergences: build
 	SHARDS_KNOWN_DIVERGENCES=1 $(REBAR3) eunit \
 	  --module=shards_known_divergence_tests,shards_statem_tests,shards_badarg_tests

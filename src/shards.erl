@@ -374,20 +374,25 @@ table_walk(Tab, Key, Step) ->
     lookup(Tab, Key) ++ fun() -> table_walk(Tab, Step(Tab, Key), Step) end.
 
 %% @doc Folds over all objects, as `ets:foldl/3' (in key order for an
-%% ordered_set).
+%% ordered_set). As ets, the table is checked first; `Fun' is checked only
+%% when there is an object to apply it to (an empty table gives `Acc',
+%% else a `Fun' that is not a fun of arity 2 fails in `lists:foldl/3'
+%% with function_clause).
 -spec foldl(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
-foldl(Fun, Acc, Tab) when is_function(Fun, 2) ->
-    lists:foldl(Fun, Acc, tab2list(Tab));
 foldl(Fun, Acc, Tab) ->
-    erlang:error(badarg, [Fun, Acc, Tab]).
+    case tab2list(Tab) of
+        [] -> Acc;
+        Objects -> lists:foldl(Fun, Acc, Objects)
+    end.
 
 %% @doc Folds over all objects from the last, as `ets:foldr/3' (in reverse
-%% key order for an ordered_set).
+%% key order for an ordered_set); `Fun' is checked as in `foldl/3'.
 -spec foldr(fun((tuple(), Acc) -> Acc), Acc, tab()) -> Acc.
-foldr(Fun, Acc, Tab) when is_function(Fun, 2) ->
-    lists:foldr(Fun, Acc, tab2list(Tab));
 foldr(Fun, Acc, Tab) ->
-    erlang:error(badarg, [Fun, Acc, Tab]).
+    case tab2list(Tab) of
+        [] -> Acc;
+        Objects -> lists:foldr(Fun, Acc, Objects)
+    end.
 
 %%% Queries: select, match and match specs
 %%
@@ -588,10 +593,8 @@ info(Tab, node) ->
         undefined -> undefined;
         _ -> node()
     end;
-info(Tab, Item) when is_atom(Item) ->
-    ?NIF(shards_nif:info(Tab, Item), [Tab, Item]);
 info(Tab, Item) ->
-    erlang:error(badarg, [Tab, Item], error_info()).
+    ?NIF(shards_nif:info(Tab, Item), [Tab, Item]).
 
 %% @doc All tables, as `ets:all/0': names for named tables, else ids.
 -spec all() -> [tab()].
@@ -604,8 +607,7 @@ whereis(Name) -> erlang:error(badarg, [Name], error_info()).
 
 %% @doc Renames the table, as `ets:rename/2'.
 -spec rename(tab(), atom()) -> tab().
-rename(Tab, Name) when is_atom(Name) -> ?NIF(shards_nif:rename(Tab, Name), [Tab, Name]);
-rename(Tab, Name) -> erlang:error(badarg, [Tab, Name], error_info()).
+rename(Tab, Name) -> ?NIF(shards_nif:rename(Tab, Name), [Tab, Name]).
 
 %% @doc Makes `Pid' the owner, as `ets:give_away/3'; `Pid' receives
 %% `{''ETS-TRANSFER'', Tab, FromPid, GiftData}'.

@@ -113,7 +113,7 @@ obj(1, K, V) -> {K, V};
 obj(2, K, V) -> {V, K}.
 
 compare_call(Type, KP, [E, S], Holder, Dead, {F, Args} = Call) ->
-    case skip(KP, E, Call, {F, concrete(E, Holder, Dead, Args)}) of
+    case oracle_hole(KP, E, Call) of
         true ->
             [];
         false ->
@@ -185,49 +185,7 @@ oracle(F, A) ->
         false -> {F, A - 1}
     end.
 
-%% Holes in the oracle (see the module doc), and divergences already
-%% reported (shards_known_divergence_tests) unless
-%% SHARDS_KNOWN_DIVERGENCES=1.
-skip(KP, E, Call, ConcreteCall) ->
-    oracle_hole(KP, E, Call) orelse (not strict() andalso known_divergence(ConcreteCall)).
-
-strict() ->
-    os:getenv("SHARDS_KNOWN_DIVERGENCES") =:= "1".
-
-big_position(Op) when is_tuple(Op), tuple_size(Op) >= 2 ->
-    P = element(1, Op),
-    is_integer(P) andalso (P >= 1 bsl 59 orelse P < -(1 bsl 59));
-big_position(_) ->
-    false.
-
-%% The elements of a list that may be improper.
-ops([H | T]) -> [H | ops(T)];
-ops(_) -> [].
-
-%% rename/2,3 with a name that is not an atom: ets checks the table first
-%% (cause id or type), shards raises badarg without a cause.
-known_divergence({rename, [_, Name | _]}) -> not is_atom(Name);
-%% update_counter/3,4 with a position that is an integer but not a small
-%% one (2^59 or more, or under -2^59): ets raises badarg without a cause,
-%% shards with cause `position'.
-known_divergence({update_counter, [_, _, Op | _]}) ->
-    lists:any(fun big_position/1, case is_list(Op) of true -> ops(Op); false -> [Op] end);
-%% give_away/3 to anything but a live local process: ets checks the table
-%% first (cause id, type or access), shards the recipient (no cause).
-known_divergence({give_away, [_, To | _]}) ->
-    not (is_pid(To) andalso node(To) =:= node() andalso is_process_alive(To));
-%% info/2,3 with an item that is not an atom: ets checks the table first
-%% (undefined for a table that does not exist, cause type for a non-table),
-%% shards raises badarg without a cause.
-known_divergence({info, [_, Item | _]}) -> not is_atom(Item);
-%% foldl/foldr with a first argument that is not a fun of arity 2: ets
-%% checks the table first (cause id or type), then fails calling it
-%% (badfun, badarity) or returns Acc for an empty table; shards raises
-%% badarg without a cause.
-known_divergence({Fold, [F | _]}) when Fold =:= foldl; Fold =:= foldr ->
-    not is_function(F, 2);
-known_divergence(_) -> false.
-
+%% Holes in the oracle (see the module doc), not generated.
 %% OTP 25's ets raises badarg without a cause when an argument after the
 %% table is itself an ets table id (of a live or a deleted table),
 %% whatever the table argument is.

@@ -388,7 +388,8 @@ update_counter_test_() ->
      [{"existing key", fun update_counter_existing/0},
       {"missing key and defaults", fun update_counter_default/0},
       {"keypos 2", fun update_counter_keypos2/0},
-      {"small/big boundary", fun update_counter_boundary/0}]}.
+      {"small/big boundary", fun update_counter_boundary/0},
+      {"bignum position", fun update_counter_big_position/0}]}.
 
 update_counter_existing() ->
     Obj = {c, 0, 10, atom, 1.5, 1 bsl 64, -(1 bsl 59)},
@@ -402,6 +403,26 @@ update_counter_existing() ->
          {update_counter, ['$T', missing, {2, 1}]},
          {update_counter, ['$T', missing, []]},
          tab2list_step()],
+    ?assertSame([set, public], Steps).
+
+%% A position that is an integer but not a small one (2^59 or more, or
+%% under -2^59) makes the operation malformed, as in ets: badarg without a
+%% cause, in the order the operations are checked.
+update_counter_big_position() ->
+    B = 1 bsl 59,
+    Ops = [{B, 1}, {1 bsl 64, 1}, {-B - 1, 1}, {B - 1, 1}, {-B, 1}, {B, 1, 10, 0},
+           {B, x}, [{2, 1}, {B, 1}], [{B, 1}, {0, 1}], [{0, 1}, {B, 1}],
+           [{B, 1}, {1, 1}], [{1, 1}, {B, 1}], [{B, 1} | x], [{3, 1}, {B, 1}]],
+    Steps =
+        lists:append(
+          [[{insert, ['$T', {k, 1, y}]},
+            {update_counter, ['$T', k, Op]},
+            {update_counter, ['$T', new, Op]},
+            {update_counter, ['$T', new, Op, {new, 0}]},
+            {update_counter, ['$T', new, Op, not_a_tuple]},
+            {lookup, ['$T', k]},
+            {lookup, ['$T', new]}]
+           || Op <- Ops]),
     ?assertSame([set, public], Steps).
 
 update_counter_default() ->
@@ -497,6 +518,38 @@ update_element_test() ->
                  {update_element, ['$T', k, {3, x}]},
                  {update_element, ['$T', k, [{1, y}, {3, y}]]},
                  {lookup, ['$T', k]}]).
+
+%% update_element/3 and update_counter/3 with lists on a small object and
+%% on one of 100 000 elements (rewritten on a dirty scheduler): values of
+%% the same encoded size are written in place, others splice a new object;
+%% binaries over 64 bytes (held by reference) go in and out; a position
+%% given twice keeps its last value.
+update_element_sizes_test_() ->
+    {timeout, 120,
+     [{lists:flatten(io_lib:format("~b elements", [N])), fun() -> update_element_sizes(N) end}
+      || N <- [6, 100000]]}.
+
+update_element_sizes(N) ->
+    P = N div 2,
+    Big = binary:copy(<<"b">>, 200),
+    Huge = binary:copy(<<"h">>, 5000),
+    Values = [x, y, 7, 1.5, -0.0, 1 bsl 70, <<"short">>, Big, Huge,
+              binary:part(Huge, 10, 100), [Big, Huge], {a, [1, 2]}, "str", [], self(), 8],
+    Specs = [{P, V} || V <- Values]
+        ++ [[{P, V}, {P + 1, V}, {2, V}, {N, V}] || V <- Values]
+        ++ [[{P, Big}, {P, x}], [{P, x}, {P, Huge}], [{N, 1}, {2, Big}, {N, 2}],
+            [{P, 1}, {P + 1, 2}, {P + 2, 3}], [{P, 1}, {N + 1, x}], [{P, Big}, {1, k}]],
+    Counters = [[{P, 1}, {P + 1, 1}], [{P, 1 bsl 62}, {2, -1}], [{P, 1}, {P, -1 bsl 70}],
+                [{P + 2, 1, 10, 0}, {N, 5}], [{P, 1}, {P + 1, 1}, {N + 1, 1}]],
+    Obj = list_to_tuple([k | lists:seq(1, N - 1)]),
+    Look = [{lookup_element, ['$T', k, Pos]} || Pos <- lists:usort([2, P, P + 1, P + 2, N])],
+    Steps =
+        [{insert, ['$T', Obj]}]
+        ++ lists:append([[{update_element, ['$T', k, Spec]} | Look] || Spec <- Specs])
+        ++ lists:append([[{update_element, ['$T', k, [{P, 0}, {P + 1, 0}, {P + 2, 0}, {N, 0}]]},
+                          {update_counter, ['$T', k, Ops]} | Look] || Ops <- Counters])
+        ++ [{lookup, ['$T', k]}],
+    [?assertSame([Type, public], Steps) || Type <- [set, ordered_set]].
 
 %%%===================================================================
 %%% info/1,2
@@ -930,6 +983,64 @@ give_away_errors_test() ->
     after
         stop_holder(Holder)
     end.
+
+%% give_away/3 to a dead process or a non-pid: ets checks the table first
+%% (cause id for a deleted table, access for a protected or private table
+%% of another owner), then the recipient.
+give_away_dead_recipient_test() ->
+    Dead = dead_pid(),
+    ?cmp(fun(M) ->
+                 Other = [begin
+                              Self = self(),
+                              Owner = spawn(fun() ->
+                                                    Self ! {tab, M:new(gad, [Prot])},
+                                                    receive _ -> ok end
+                                            end),
+                              T = receive {tab, T0} -> T0 end,
+                              R = {Prot, r(fun() -> M:give_away(T, Dead, gift) end),
+                                   r(fun() -> M:give_away(T, not_a_pid, gift) end)},
+                              exit(Owner, kill),
+                              R
+                          end || Prot <- [protected, private]],
+                 D = M:new(gad, []),
+                 M:delete(D),
+                 Deleted = [r(fun() -> M:give_away(D, To, gift) end) || To <- [Dead, not_a_pid]],
+                 {Other, Deleted}
+         end).
+
+%% rename/2 with a name that is not an atom, info/2 with an item that is not
+%% one, foldl/3 and foldr/3 with a first argument that is not a fun of
+%% arity 2: as ets, the table is checked first (cause id, type or access;
+%% info/2 returns undefined for a table that does not exist), then the
+%% other argument (badarg without a cause; a fold returns Acc for an empty
+%% table and fails with function_clause in lists:foldl/foldr otherwise).
+table_checked_first_test() ->
+    Calls = [{rename, fun(M, T) -> M:rename(T, "not an atom") end},
+             {info, fun(M, T) -> M:info(T, "size") end},
+             {info_unknown_item, fun(M, T) -> M:info(T, not_an_item) end},
+             {foldl, fun(M, T) -> M:foldl(not_a_fun, acc, T) end},
+             {foldl_arity, fun(M, T) -> M:foldl(fun(_) -> x end, acc, T) end},
+             {foldr, fun(M, T) -> M:foldr(not_a_fun, acc, T) end},
+             {foldr_arity, fun(M, T) -> M:foldr(fun(_) -> x end, acc, T) end}],
+    ?cmp(fun(M) ->
+                 Live = M:new(live, []),
+                 M:insert(Live, {k, v}),
+                 Empty = M:new(empty, []),
+                 Deleted = M:new(del, []),
+                 M:delete(Deleted),
+                 Self = self(),
+                 Owner = spawn(fun() -> Self ! {tab, M:new(priv, [private])}, receive _ -> ok end end),
+                 Private = receive {tab, T0} -> T0 end,
+                 R = [{Name, Which, r(fun() -> F(M, T) end)}
+                      || {Name, F} <- Calls,
+                         {Which, T} <- [{deleted, Deleted}, {not_a_table, {x}},
+                                        {no_such_name, no_such_table}, {live, Live},
+                                        {empty, Empty}, {private_of_another, Private}]],
+                 exit(Owner, kill),
+                 M:delete(Live),
+                 M:delete(Empty),
+                 R
+         end).
 
 setopts_test() ->
     Holder = spawn_holder(),

@@ -179,29 +179,12 @@ transfers_on_kill(S, I) ->
     S#m.exists andalso S#m.owner =:= I andalso S#m.heir =/= none andalso
         S#m.heir =/= I andalso alive(S, S#m.heir).
 
-precondition(S, {call, _, give_away, [Who, _, _]} = Call) ->
-    alive(S, Who) andalso not known_divergence(S, Call);
 precondition(S, {call, _, kill, [I, Transfers]}) ->
     lists:member(I, S#m.alive) andalso Transfers =:= transfers_on_kill(S, I);
 precondition(S, {call, _, _, [Who | _]}) when Who =:= runner; is_integer(Who) ->
     alive(S, Who);
 precondition(_S, {call, _, try_new, _}) ->
     true.
-
-%% Divergences from ets already reported (each has a failing test in
-%% shards_known_divergence_tests); not generated unless
-%% SHARDS_KNOWN_DIVERGENCES=1, so that the rest keeps being tested.
-%%
-%% give_away to a dead process: ets checks the table first (cause id or
-%% access), shards the recipient first (no cause).
-known_divergence(S, {call, _, give_away, [Who, To, _]}) ->
-    not strict() andalso not alive(S, To) andalso
-        not (S#m.exists andalso writes(S, Who));
-known_divergence(_S, _Call) ->
-    false.
-
-strict() ->
-    os:getenv("SHARDS_KNOWN_DIVERGENCES") =:= "1".
 
 next_state(S, _R, {call, _, kill, [I, Transfers]}) ->
     S1 = S#m{alive = S#m.alive -- [I]},

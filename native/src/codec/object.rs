@@ -43,6 +43,29 @@ impl Obj {
         }
     }
 
+    /// As `new`, for the encoding made of `parts` one after the other:
+    /// written straight into the object's allocation, with no buffer in
+    /// between.
+    pub fn from_parts(parts: &[&[u8]], has_shared: bool, key_neg_zero: bool) -> Obj {
+        let len = parts.iter().map(|b| b.len()).sum();
+        let header = Self::header_for(len, has_shared, key_neg_zero);
+        let layout = Self::layout(len);
+        // SAFETY: the layout has a non-zero size; the header and then the
+        // parts, `len` bytes in all, fill it before the pointer escapes.
+        unsafe {
+            let p = alloc(layout);
+            let p = NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+            p.as_ptr()
+                .copy_from_nonoverlapping(header.to_le_bytes().as_ptr(), HEADER);
+            let mut at = p.as_ptr().add(HEADER);
+            for b in parts {
+                at.copy_from_nonoverlapping(b.as_ptr(), b.len());
+                at = at.add(b.len());
+            }
+            Obj(p)
+        }
+    }
+
     fn layout(len: usize) -> Layout {
         Layout::from_size_align(HEADER + len, 1).expect("object layout")
     }

@@ -312,10 +312,13 @@ fn setopts<'a>(env: Env<'a>, t: Term<'a>, opts: Term<'a>) -> rustler::NifResult<
 }
 
 #[rustler::nif]
-fn rename<'a>(env: Env<'a>, t: Term<'a>, name: Atom) -> rustler::NifResult<Term<'a>> {
+fn rename<'a>(env: Env<'a>, t: Term<'a>, name: Term<'a>) -> rustler::NifResult<Term<'a>> {
     run(|| {
+        // As ets: the table first (id, type, access), then the name
+        // (badarg without a cause).
         let tab = resolve(t)?;
         check_access(env, &tab, Access::Write)?;
+        let name: Atom = name.decode()?;
         let new = raw(name.to_term(env));
         let (named, old) = {
             let s = tab.state.lock();
@@ -334,15 +337,17 @@ fn rename<'a>(env: Env<'a>, t: Term<'a>, name: Atom) -> rustler::NifResult<Term<
 
 /// `info(Tab, Item)`; `undefined` when the table does not exist.
 #[rustler::nif]
-fn info<'a>(env: Env<'a>, t: Term<'a>, item: Atom) -> rustler::NifResult<Term<'a>> {
+fn info<'a>(env: Env<'a>, t: Term<'a>, item: Term<'a>) -> rustler::NifResult<Term<'a>> {
     // As ets: `undefined` for a table that does not exist (any more),
-    // badarg for terms that cannot name a table.
+    // badarg for terms that cannot name a table; the item is checked only
+    // after the table (badarg without a cause).
     let tab = match resolve(t) {
         Ok(tab) => tab,
         Err(Fail::Cause(c)) if c == atoms::id() => return Ok(atoms::undefined().encode(env)),
         Err(e) => return Err(raise(e)),
     };
     let s = || tab.state.lock();
+    let item: Atom = item.decode()?;
     let name = info_item_name(item).ok_or(rustler::Error::BadArg)?;
     let v = match name {
         "id" => registry::by_id(tab.id)

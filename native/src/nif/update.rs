@@ -1,6 +1,9 @@
 //! update_counter and update_element: read-modify-write of one object under
 //! its partition's write lock. Everything that can fail is checked before
-//! the object is replaced, so a failing call changes nothing.
+//! the object is changed, so a failing call changes nothing. Only the
+//! elements named are located (one walk of the tuple up to the last); new
+//! values of the old values' encoded size (immediates, floats) are written
+//! in place, others make a new object in one copy.
 
 use super::integer::Int;
 use super::*;
@@ -45,18 +48,17 @@ fn parse_counter_op(t: Term<'_>, keypos: usize) -> Res<CounterOp> {
     }
     let parts = rustler::types::tuple::get_tuple(t).map_err(|_| Fail::BadArg)?;
     let int = |i: usize| parts.get(i).and_then(|&x| int_of(x)).ok_or(Fail::BadArg);
-    // Any integer parses; a position out of range (below 1 too) is reported
-    // as `position` once the object is known, as ETS does.
-    let pos = match int(0)? {
-        Int::Small(p) if p >= 1 => usize::try_from(p).unwrap_or(usize::MAX),
-        Int::Small(_) => 0,
-        Int::Big { neg, .. } => {
-            if neg {
-                0
-            } else {
-                usize::MAX
-            }
-        }
+    // A small integer parses; one out of range (below 1 too) is reported
+    // as `position` once the object is known, as ETS does. A position that
+    // is not a small integer (a bignum: 2^59 or more, or under -2^59) makes
+    // the operation malformed, as in ETS: badarg without a cause.
+    let p = *parts.first().ok_or(Fail::BadArg)?;
+    if !is_immediate(p.as_c_arg()) {
+        return Err(Fail::BadArg);
+    }
+    let pos = match p.decode::<i64>().map_err(|_| Fail::BadArg)? {
+        p if p >= 1 => usize::try_from(p).unwrap_or(usize::MAX),
+        _ => 0,
     };
     match parts.len() {
         2 => Ok(CounterOp {
@@ -110,40 +112,88 @@ fn default_object<'a>(
     encode_object(env, tuple, tab).map(Some)
 }
 
-/// Element byte ranges of the tuple encoded in `bytes`.
-fn element_ranges(bytes: &[u8]) -> Vec<(usize, usize)> {
+/// The byte ranges of the elements at `positions` (1-based, ascending and
+/// distinct, none beyond the arity) of the tuple encoded in `bytes`: one
+/// walk, which stops at the last of them.
+fn element_ranges_at(bytes: &[u8], positions: &[usize]) -> Vec<(usize, usize)> {
     let mut p = 1;
-    let n = get_varint(bytes, &mut p);
-    (0..n)
-        .map(|_| {
+    get_varint(bytes, &mut p);
+    let mut next = 1;
+    positions
+        .iter()
+        .map(|&pos| {
+            while next < pos {
+                p = format::skip(bytes, p);
+                next += 1;
+            }
             let s = p;
             p = format::skip(bytes, p);
+            next += 1;
             (s, p)
         })
         .collect()
 }
 
-/// A copy of `base` with some elements replaced by new encodings. The copy
-/// takes its own reference on every shared binary it names.
-fn splice(base: &Obj, ranges: &[(usize, usize)], new: &[Option<Vec<u8>>]) -> Obj {
-    let old = base.bytes();
-    let mut out = Vec::with_capacity(old.len() + 16);
-    out.push(TUPLE);
-    format::put_varint(&mut out, ranges.len());
-    for (i, &(s, e)) in ranges.iter().enumerate() {
-        match &new[i] {
-            Some(b) => out.extend_from_slice(b),
-            None => out.extend_from_slice(&old[s..e]),
+/// The arity of the tuple encoded in `bytes` (an object: always a tuple).
+fn arity(bytes: &[u8]) -> usize {
+    format::tuple_arity(bytes, 0).unwrap_or(0)
+}
+
+/// Whether the term encoded at the start of `bytes` names a shared binary.
+fn names_shared_bin(bytes: &[u8]) -> bool {
+    let mut found = false;
+    format::shared_bins(bytes, 0, &mut |_| found = true);
+    found
+}
+
+/// One element to replace: its byte range in the object, its new encoding.
+type Edit<'e> = ((usize, usize), &'e [u8]);
+
+/// Writes the new encodings over the old ones in place when each has the
+/// old one's length and neither names a shared binary (so no reference
+/// changes hands): no allocation, and the rest of the object is not
+/// touched. `false` (and nothing written) otherwise.
+fn elements_in_place(obj: &mut Obj, edits: &[Edit<'_>]) -> bool {
+    let fits = edits.iter().all(|&((s, e), new)| {
+        new.len() == e - s
+            && !names_shared_bin(new)
+            && !(obj.has_shared() && names_shared_bin(&obj.bytes()[s..e]))
+    });
+    if fits {
+        let bytes = obj.bytes_mut();
+        for &((s, e), new) in edits {
+            bytes[s..e].copy_from_slice(new);
         }
     }
-    let mut has_shared = false;
-    format::shared_bins(&out, 0, &mut |p| {
-        has_shared = true;
-        // SAFETY: each pointer is alive: held by `base` or by the encoder
-        // that produced the new elements, both alive here.
-        unsafe { shared_bin::keep(p as *const _) };
-    });
-    Obj::new(&out, has_shared, base.key_neg_zero())
+    fits
+}
+
+/// A copy of `base` with the elements of `edits` (ascending ranges, not
+/// overlapping) replaced, written in one pass into the new object: the runs
+/// between them are copied whole. The copy takes its own reference on every
+/// shared binary it names (looked for only when `base` or a new element
+/// has one).
+fn splice(base: &Obj, edits: &[Edit<'_>]) -> Obj {
+    let old = base.bytes();
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * edits.len() + 1);
+    let mut at = 0;
+    let mut has_shared = base.has_shared();
+    for &((s, e), new) in edits {
+        parts.push(&old[at..s]);
+        parts.push(new);
+        has_shared |= names_shared_bin(new);
+        at = e;
+    }
+    parts.push(&old[at..]);
+    let obj = Obj::from_parts(&parts, has_shared, base.key_neg_zero());
+    if has_shared {
+        format::shared_bins(obj.bytes(), 0, &mut |p| {
+            // SAFETY: each pointer is alive: held by `base` or by the
+            // encoder that produced the new elements, both alive here.
+            unsafe { shared_bin::keep(p as *const _) };
+        });
+    }
+    obj
 }
 
 fn element_int(env: Env<'_>, bytes: &[u8], (s, _): (usize, usize)) -> Option<Int> {
@@ -225,24 +275,36 @@ pub fn update_counter_impl<'a>(
         }
     }
     let existing = part.lookup(keypos, k.hash, k.bytes()).first();
+    let in_table = existing.is_some();
     let base: &Obj = match (existing, &default) {
         (Some(o), _) => o,
         (None, Some(d)) => &d.obj,
         (None, None) => return Err(cause(atoms::badkey())),
     };
     let bytes = base.bytes();
-    let ranges = element_ranges(bytes);
-    let mut current: Vec<Option<Int>> = vec![None; ranges.len()];
+    let n = arity(bytes);
+    // Only the elements the operations name are located (one walk).
+    let mut positions: Vec<usize> = ops
+        .iter()
+        .filter_map(|op| op.as_ref().ok().map(|op| op.pos))
+        .filter(|&pos| pos >= 1 && pos <= n)
+        .collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let ranges = element_ranges_at(bytes, &positions);
+    let mut current: Vec<Option<Int>> = vec![None; positions.len()];
     let mut results = Vec::with_capacity(ops.len());
     for op in &ops {
         let op = op.as_ref().map_err(|_| Fail::BadArg)?;
-        if op.pos == 0 || op.pos > ranges.len() {
+        if op.pos == 0 || op.pos > n {
             return Err(cause(atoms::position()));
         }
         if op.pos == keypos {
             return Err(cause(atoms::keypos()));
         }
-        let i = op.pos - 1;
+        let i = positions
+            .binary_search(&op.pos)
+            .expect("every valid position is located");
         let old = match current[i].take() {
             Some(v) => v,
             None => element_int(env, bytes, ranges[i]).ok_or(Fail::BadArg)?,
@@ -251,36 +313,59 @@ pub fn update_counter_impl<'a>(
         results.push(v.clone());
         current[i] = Some(v);
     }
-    let new_elems = with_encoder(env, |enc| {
+    let new_elems: Vec<Vec<u8>> = with_encoder(env, |enc| {
         current
             .iter()
             .map(|c| {
-                c.as_ref().map(|v| {
-                    enc.out.clear();
-                    enc.term(v.to_term(env).as_c_arg(), true)
-                        .expect("integers encode");
-                    enc.out.clone()
-                })
+                let v = c.as_ref().expect("every located position is updated");
+                enc.out.clear();
+                enc.term(v.to_term(env).as_c_arg(), true)
+                    .expect("integers encode");
+                enc.out.clone()
             })
-            .collect::<Vec<_>>()
+            .collect()
     });
-    let new_obj = splice(base, &ranges, &new_elems);
+    let edits: Vec<Edit<'_>> = ranges
+        .iter()
+        .zip(&new_elems)
+        .map(|(&r, new)| (r, &new[..]))
+        .collect();
+    if in_table {
+        if let Some(obj) = part.get_mut(keypos, k.hash, k.bytes()) {
+            if elements_in_place(obj, &edits) {
+                drop(part);
+                return Ok(counter_results(env, &results, as_list));
+            }
+        }
+    }
+    let base: &Obj = match (part.lookup(keypos, k.hash, k.bytes()).first(), &default) {
+        (Some(o), _) => o,
+        (None, Some(d)) => &d.obj,
+        (None, None) => return Err(cause(atoms::badkey())),
+    };
+    let new_obj = splice(base, &edits);
     let replaced = part.put(keypos, k.hash, k.sort_key(&tab), new_obj);
     drop(part);
     drop(replaced);
     drop(default);
-    Ok(if as_list {
+    Ok(counter_results(env, &results, as_list))
+}
+
+/// What update_counter returns: the new value, or a list of them.
+fn counter_results<'a>(env: Env<'a>, results: &[Int], as_list: bool) -> Term<'a> {
+    if as_list {
         results
             .iter()
             .rev()
             .fold(nil(env), |acc, v| cons(env, v.to_term(env), acc))
     } else {
         results[0].to_term(env)
-    })
+    }
 }
 
-/// Objects above this size are rewritten on a dirty scheduler: copying
-/// them takes longer than a normal scheduler should be held.
+/// Objects above this size are updated on a dirty scheduler: walking to
+/// an element, or copying them, can take longer than a normal scheduler
+/// should be held.
 const DIRTY_OBJECT_BYTES: usize = 64 * 1024;
 
 fn too_big_to_rewrite(objs: &[Obj]) -> bool {
@@ -379,24 +464,50 @@ pub fn update_element_impl<'a>(
 
         let mut part = tab.write(p);
         let existing = part.lookup(keypos, k.hash, k.bytes()).first();
+        let in_table = existing.is_some();
         let base: &Obj = match (existing, &default) {
             (Some(o), _) => o,
             (None, Some(d)) => &d.obj,
             (None, None) => return Ok(atoms::false_().encode(env)),
         };
-        let ranges = element_ranges(base.bytes());
-        let mut new_elems: Vec<Option<Vec<u8>>> = vec![None; ranges.len()];
+        let n = arity(base.bytes());
+        // Checked in order; for a position given twice the last value wins.
+        let mut last: Vec<(usize, &[u8])> = Vec::with_capacity(encoded.len());
         for change in encoded {
             let (pos, s, e) = change?;
-            if pos > ranges.len() {
+            if pos > n {
                 return Err(Fail::BadArg);
             }
             if pos == keypos {
                 return Err(cause(atoms::keypos()));
             }
-            new_elems[pos - 1] = Some(enc.out[s..e].to_vec());
+            last.push((pos, &enc.out[s..e]));
         }
-        let new_obj = splice(base, &ranges, &new_elems);
+        last.reverse();
+        // Stable: the last change of each position comes first, and stays.
+        last.sort_by_key(|&(pos, _)| pos);
+        last.dedup_by_key(|&mut (pos, _)| pos);
+        let positions: Vec<usize> = last.iter().map(|&(pos, _)| pos).collect();
+        // Only the elements changed are located (one walk).
+        let ranges = element_ranges_at(base.bytes(), &positions);
+        let edits: Vec<Edit<'_>> = ranges
+            .into_iter()
+            .zip(last)
+            .map(|(r, (_, new))| (r, new))
+            .collect();
+        if in_table {
+            if let Some(obj) = part.get_mut(keypos, k.hash, k.bytes()) {
+                if elements_in_place(obj, &edits) {
+                    return Ok(atoms::true_().encode(env));
+                }
+            }
+        }
+        let base: &Obj = match (part.lookup(keypos, k.hash, k.bytes()).first(), &default) {
+            (Some(o), _) => o,
+            (None, Some(d)) => &d.obj,
+            (None, None) => return Ok(atoms::false_().encode(env)),
+        };
+        let new_obj = splice(base, &edits);
         let replaced = part.put(keypos, k.hash, k.sort_key(&tab), new_obj);
         drop(part);
         drop(replaced);
