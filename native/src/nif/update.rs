@@ -39,20 +39,22 @@ fn int_of(t: Term<'_>) -> Option<Int> {
 }
 
 fn parse_counter_op(t: Term<'_>, keypos: usize) -> Res<CounterOp> {
-    if let Some(incr) = int_of(t) {
+    let Some(parts) = tuple_elems(t) else {
+        let incr = int_of(t).ok_or(Fail::BadArg)?;
         return Ok(CounterOp {
             pos: keypos + 1,
             incr,
             threshold: None,
         });
-    }
-    let parts = rustler::types::tuple::get_tuple(t).map_err(|_| Fail::BadArg)?;
-    let int = |i: usize| parts.get(i).and_then(|&x| int_of(x)).ok_or(Fail::BadArg);
+    };
+    // SAFETY: the elements of a live tuple of `t`'s environment.
+    let part = |i: usize| parts.get(i).map(|&x| unsafe { Term::new(t.get_env(), x) });
+    let int = |i: usize| part(i).and_then(int_of).ok_or(Fail::BadArg);
     // A small integer parses; one out of range (below 1 too) is reported
     // as `position` once the object is known, as ETS does. A position that
     // is not a small integer (a bignum: 2^59 or more, or under -2^59) makes
     // the operation malformed, as in ETS: badarg without a cause.
-    let p = *parts.first().ok_or(Fail::BadArg)?;
+    let p = part(0).ok_or(Fail::BadArg)?;
     if !is_immediate(p.as_c_arg()) {
         return Err(Fail::BadArg);
     }
@@ -203,6 +205,47 @@ fn element_int(env: Env<'_>, bytes: &[u8], (s, _): (usize, usize)) -> Option<Int
     int_of(t)
 }
 
+/// The common case in one lookup and without allocating: one operation on
+/// an object that exists, with a well-formed default (or none), whose
+/// counter is a small integer and stays one. `None` when anything else
+/// holds (errors included): the general path then checks everything, in
+/// ETS's order, as if this had not run, since it changed nothing.
+fn counter_fast<'a>(
+    env: Env<'a>,
+    tab: &Table,
+    key: Term<'a>,
+    op: Term<'a>,
+    default: Term<'a>,
+    route: &Route,
+) -> Option<Term<'a>> {
+    let default_ok = default.is_empty_list()
+        || tuple_elems(default).is_some_and(|d| {
+            // SAFETY: an element of a live tuple of `env`.
+            d.len() == 1 && tuple_elems(unsafe { Term::new(env, d[0]) }).is_some()
+        });
+    if tab.kind.is_bag() || op.is_list() || !default_ok {
+        return None;
+    }
+    let op = parse_counter_op(op, tab.keypos).ok()?;
+    let k = encode_key(env, tab, key).ok()?;
+    let p = route.slot(tab, 0, k.hash).ok()?;
+    let mut part = tab.write(p);
+    let obj = part.get_mut(tab.keypos, k.hash, k.bytes())?;
+    let v = counter_in_place(env, obj, &op, tab.keypos).ok()??;
+    Some(v.to_term(env))
+}
+
+/// The elements of `t` if it is a tuple, borrowed from it (no copy).
+fn tuple_elems<'a>(t: Term<'a>) -> Option<&'a [ErlNifTerm]> {
+    let mut arity = 0;
+    let mut elems = std::ptr::null();
+    // SAFETY: `t` is a live term of its environment.
+    let ok =
+        unsafe { enif_get_tuple(t.get_env().as_c_arg(), t.as_c_arg(), &mut arity, &mut elems) };
+    // SAFETY: the tuple's elements, alive as long as the term.
+    (ok != 0).then(|| unsafe { std::slice::from_raw_parts(elems, arity as usize) })
+}
+
 /// The common case, without allocating: one op on a small-integer element
 /// whose new value is a small integer too, rewritten in place. `None` when
 /// the general path is needed.
@@ -246,6 +289,9 @@ pub fn update_counter_impl<'a>(
     may_go_dirty: bool,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
+    if let Some(v) = counter_fast(env, &tab, key, ops, default, route) {
+        return Ok(v);
+    }
     let keypos = tab.keypos;
     // ETS reports a missing key before a malformed operation or default,
     // so their errors wait until the key has been looked up.
@@ -515,16 +561,13 @@ pub fn update_element_impl<'a>(
     })
 }
 
-#[rustler::nif]
 fn update_counter<'a>(
     env: Env<'a>,
-    t: Term<'a>,
-    key: Term<'a>,
-    ops: Term<'a>,
-    default: Term<'a>,
+    [t, key, ops, default]: [Term<'a>; 4],
 ) -> rustler::NifResult<Term<'a>> {
     run(|| update_counter_impl(env, t, key, ops, default, &Route::Hash, true))
 }
+hot_nif!("update_counter", 4, update_counter);
 
 #[rustler::nif(schedule = "DirtyCpu")]
 fn update_counter_dirty<'a>(
