@@ -24,6 +24,17 @@ unsafe impl Send for Obj {}
 unsafe impl Sync for Obj {}
 
 impl Obj {
+    /// A second handle on this object's allocation, for an index that
+    /// points at objects another structure owns.
+    ///
+    /// # Safety
+    /// The alias must not outlive the allocation (the owner replaces or
+    /// drops the alias first), and is only used to read or to write in
+    /// place: never to free or replace the object.
+    pub unsafe fn alias(&self) -> std::mem::ManuallyDrop<Obj> {
+        std::mem::ManuallyDrop::new(Obj(self.0))
+    }
+
     /// Takes ownership of the encoding in `bytes` (including the references of
     /// any shared binaries it names when `has_shared`).
     pub fn new(bytes: &[u8], has_shared: bool, key_neg_zero: bool) -> Obj {

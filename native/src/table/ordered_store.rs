@@ -4,9 +4,11 @@
 
 use crate::codec::object::Garbage;
 use crate::codec::{terms_equal, Obj};
+use hashbrown::HashTable;
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
+use std::mem::ManuallyDrop;
 use std::ops::Bound;
 
 /// A sort key as the B-tree holds it: its first 16 bytes inline, as one
@@ -51,6 +53,11 @@ impl SortKey {
             .map_or(0, |k| (k.len() + 8).div_ceil(16).max(2) * 16)
     }
 
+    /// Whether the inline head is the whole key.
+    fn is_short(&self) -> bool {
+        self.long.is_none()
+    }
+
     fn tail_cmp(&self, other: &SortKey) -> Ordering {
         match (&self.long, &other.long) {
             (Some(a), Some(b)) => a.cmp(b),
@@ -78,9 +85,94 @@ impl PartialOrd for SortKey {
     }
 }
 
+/// The objects of short keys (at most 16 bytes, so that the inline head is
+/// the whole key) by sort key: a lookup, or an insert over an existing key,
+/// is one hash probe instead of a B-tree search several cache misses deep.
+/// The tree owns the objects; every write that replaces or removes one of
+/// them updates its slot here.
+#[derive(Default)]
+struct Index(HashTable<Slot>);
+
+struct Slot {
+    head: u128,
+    len: u8,
+    /// The tree's object (see `Obj::alias`).
+    obj: ManuallyDrop<Obj>,
+}
+
+// SAFETY: a slot only aliases an object of the same store, which is `Send`
+// and `Sync`; the store's lock guards both.
+unsafe impl Send for Slot {}
+// SAFETY: as above.
+unsafe impl Sync for Slot {}
+
+impl Index {
+    /// A hash of a short key (folded multiply: the tree's keys are sorted
+    /// prefixes, so their raw bits are anything but uniform).
+    fn hash(k: &SortKey) -> u64 {
+        let lo = (k.head as u64) ^ u64::from(k.short_len).rotate_left(56);
+        let hi = ((k.head >> 64) as u64) ^ 0x9e37_79b9_7f4a_7c15;
+        let m = u128::from(lo) * u128::from(hi);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
+
+    fn find(&self, k: &SortKey) -> Option<&Slot> {
+        self.0
+            .find(Self::hash(k), |s| s.head == k.head && s.len == k.short_len)
+    }
+
+    fn find_mut(&mut self, k: &SortKey) -> Option<&mut Slot> {
+        self.0
+            .find_mut(Self::hash(k), |s| s.head == k.head && s.len == k.short_len)
+    }
+
+    /// Points `k` at `obj` (which the tree now holds under `k`).
+    fn set(&mut self, k: &SortKey, obj: &Obj) {
+        if !k.is_short() {
+            return;
+        }
+        // SAFETY: the tree holds `obj` until it replaces or removes it,
+        // which updates or removes this slot first (see `OrderedStore`).
+        let alias = unsafe { obj.alias() };
+        match self.find_mut(k) {
+            Some(slot) => slot.obj = alias,
+            None => {
+                let slot = Slot {
+                    head: k.head,
+                    len: k.short_len,
+                    obj: alias,
+                };
+                self.0.insert_unique(Self::hash(k), slot, Self::hash_slot);
+            }
+        }
+    }
+
+    fn remove(&mut self, k: &SortKey) {
+        if !k.is_short() {
+            return;
+        }
+        let hash = Self::hash(k);
+        if let Ok(e) = self
+            .0
+            .find_entry(hash, |s| s.head == k.head && s.len == k.short_len)
+        {
+            e.remove();
+        }
+    }
+
+    fn hash_slot(s: &Slot) -> u64 {
+        Self::hash(&SortKey {
+            head: s.head,
+            long: None,
+            short_len: s.len,
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct OrderedStore {
     map: BTreeMap<SortKey, Obj>,
+    index: Index,
     /// Heap bytes of the objects and of long sort keys.
     heap_bytes: usize,
     /// Bumped by every write that may add, remove or respell a key: a
@@ -97,7 +189,8 @@ impl OrderedStore {
     }
 
     pub fn memory(&self) -> usize {
-        self.heap_bytes + self.map.len() * ENTRY_OVERHEAD
+        let index = self.index.0.capacity() * (std::mem::size_of::<Slot>() + 1);
+        self.heap_bytes + self.map.len() * ENTRY_OVERHEAD + index
     }
 
     pub fn version(&self) -> u64 {
@@ -105,11 +198,20 @@ impl OrderedStore {
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Obj> {
-        self.map.get(&SortKey::new(key))
+        let k = SortKey::new(key);
+        if k.is_short() {
+            return self.index.find(&k).map(|s| &*s.obj);
+        }
+        self.map.get(&k)
     }
 
+    /// For writes in place (the object's allocation stays).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Obj> {
-        self.map.get_mut(&SortKey::new(key))
+        let k = SortKey::new(key);
+        if k.is_short() {
+            return self.index.find_mut(&k).map(|s| &mut *s.obj);
+        }
+        self.map.get_mut(&k)
     }
 
     /// Inserts or replaces; returns the replaced object.
@@ -118,12 +220,14 @@ impl OrderedStore {
         self.heap_bytes += obj.footprint();
         match self.map.entry(SortKey::new(key)) {
             Entry::Occupied(mut e) => {
+                self.index.set(e.key(), &obj);
                 let old = std::mem::replace(e.get_mut(), obj);
                 self.heap_bytes -= old.footprint();
                 Some(old)
             }
             Entry::Vacant(e) => {
                 self.heap_bytes += e.key().heap_bytes();
+                self.index.set(e.key(), &obj);
                 e.insert(obj);
                 None
             }
@@ -140,7 +244,16 @@ impl OrderedStore {
         neg_zero: bool,
     ) -> Option<Garbage> {
         self.version += 1;
-        match self.map.entry(SortKey::new(key)) {
+        let k = SortKey::new(key);
+        if let Some(slot) = self.index.find_mut(&k) {
+            if slot.obj.bytes().len() == bytes.len() {
+                return slot
+                    .obj
+                    .overwrite(bytes, has_shared, neg_zero)
+                    .map(Garbage::Refs);
+            }
+        }
+        match self.map.entry(k) {
             Entry::Occupied(mut e) => {
                 let existing = e.get_mut();
                 if existing.bytes().len() == bytes.len() {
@@ -150,13 +263,15 @@ impl OrderedStore {
                 }
                 let obj = Obj::new(bytes, has_shared, neg_zero);
                 self.heap_bytes += obj.footprint();
-                let old = std::mem::replace(existing, obj);
+                self.index.set(e.key(), &obj);
+                let old = std::mem::replace(e.get_mut(), obj);
                 self.heap_bytes -= old.footprint();
                 Some(Garbage::Object(old))
             }
             Entry::Vacant(e) => {
                 let obj = Obj::new(bytes, has_shared, neg_zero);
                 self.heap_bytes += obj.footprint() + e.key().heap_bytes();
+                self.index.set(e.key(), &obj);
                 e.insert(obj);
                 None
             }
@@ -165,6 +280,7 @@ impl OrderedStore {
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Obj> {
         let (k, obj) = self.map.remove_entry(&SortKey::new(key))?;
+        self.index.remove(&k);
         self.version += 1;
         self.heap_bytes -= obj.footprint() + k.heap_bytes();
         Some(obj)
@@ -217,9 +333,16 @@ impl OrderedStore {
     pub fn edit(&mut self, mut visit: impl FnMut(&mut Obj) -> bool) {
         let mut bytes = self.heap_bytes as isize;
         self.version += 1;
+        let index = &mut self.index;
         self.map.retain(|k, o| {
             let before = o.footprint() as isize;
+            let at = o.bytes().as_ptr();
             let keep = visit(o);
+            if !keep {
+                index.remove(k);
+            } else if o.bytes().as_ptr() != at {
+                index.set(k, o); // replaced by a new object
+            }
             bytes += if keep {
                 o.footprint() as isize - before
             } else {
@@ -234,10 +357,12 @@ impl OrderedStore {
     pub fn retain(&mut self, mut keep: impl FnMut(&Obj) -> bool) {
         let mut freed = 0;
         self.version += 1;
+        let index = &mut self.index;
         self.map.retain(|k, o| {
             let kept = keep(o);
             if !kept {
                 freed += o.footprint() + k.heap_bytes();
+                index.remove(k);
             }
             kept
         });
@@ -245,6 +370,7 @@ impl OrderedStore {
     }
 
     pub fn take_all(&mut self) -> BTreeMap<SortKey, Obj> {
+        self.index = Index::default();
         self.heap_bytes = 0;
         self.version += 1;
         std::mem::take(&mut self.map)
