@@ -3,6 +3,7 @@
 # by side, then memory per object, then a PNG chart per scheduler count.
 #   bench/run.sh           default matrix, under 3 minutes on 2 cores (make bench)
 #   FULL=1 bench/run.sh    1..256 workers, once with +S 1 and once with +S 2
+#   ONLY=foundation bench/run.sh   only the foundation micro-benchmark
 # Other knobs are environment variables read by bench/shards_bench.erl.
 set -eu
 cd "$(dirname "$0")/.."
@@ -47,3 +48,10 @@ for s in $SCHEDULERS; do
         gnuplot "$gp" && echo "chart: $RESULTS_DIR/${TAG}_s$s.png"
     fi
 done
+
+# The foundation issue's micro-benchmark: lookup, insert and 50/50 of
+# {Int, Int} and {Bin16, Bin100} objects, at 1 and 64 workers (about 50 s).
+if [ -z "${ONLY:-}" ] || [ "${ONLY:-}" = foundation ]; then
+    TAG=foundation SCENARIOS=foundation WORKERS=${WORKERS:-1,64} ONLY=loadgen \
+        erl -noshell +S "$last:$last" -pa "$LIB/shards/bench" -s shards_bench main
+fi

@@ -11,7 +11,8 @@
 %%   DURATION_MS=N   length of one measured round per target
 %%   WARMUP_MS=N     length of the discarded warm-up run per target
 %%   ROUNDS=N        measured rounds; the median is reported
-%%   ONLY=loadgen|mem  run one part
+%%   ONLY=loadgen|traverse|mem  run one part
+%%   TAG=name        names the CSV and gnuplot files (default bench, or full)
 %%   MEM_OBJECTS=N   objects per table in the memory part (default 1000000)
 %%   WALK_KEYS=N     keys in the ordered_set traversal part (default 1000000)
 %%   RESULTS_DIR=D   where CSV and gnuplot files go (default bench/results)
@@ -39,7 +40,7 @@ main() ->
 
 config() ->
     Full = os:getenv("FULL", "0") =/= "0",
-    Tag = pick(Full, "full", "bench"),
+    Tag = os:getenv("TAG", pick(Full, "full", "bench")),
     #{tag => Tag,
       workers => env_ints("WORKERS", pick(Full, [1 bsl I || I <- lists:seq(0, 8)], [1, 4, 16, 64])),
       duration => env_int("DURATION_MS", pick(Full, 1000, 300)),
@@ -50,7 +51,10 @@ config() ->
                                  "" -> false;
                                  F -> F
                              end},
-      only => os:getenv("ONLY", "all"),
+      only => case os:getenv("ONLY", "") of
+                  "" -> "all";
+                  Part -> Part
+              end,
       mem_objects => env_int("MEM_OBJECTS", 1000000),
       walk_keys => env_int("WALK_KEYS", 1000000),
       results => os:getenv("RESULTS_DIR", "bench/results")}.
@@ -58,11 +62,14 @@ config() ->
 run(Cfg = #{only := Only, results := Dir}) ->
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     header(),
-    ok = if Only =/= "mem" -> loadgen(Cfg); true -> ok end,
-    ok = if Only =/= "mem" -> shards_bench_traverse:run(maps:get(walk_keys, Cfg), maps:get(rounds, Cfg), Dir);
+    ok = if Only =:= "all"; Only =:= "loadgen" -> loadgen(Cfg); true -> ok end,
+    ok = if Only =:= "all"; Only =:= "traverse" ->
+                 shards_bench_traverse:run(maps:get(walk_keys, Cfg), maps:get(rounds, Cfg), Dir);
             true -> ok
          end,
-    ok = if Only =/= "loadgen" -> shards_bench_mem:run(maps:get(mem_objects, Cfg), Dir); true -> ok end.
+    ok = if Only =:= "all"; Only =:= "mem" -> shards_bench_mem:run(maps:get(mem_objects, Cfg), Dir);
+            true -> ok
+         end.
 
 header() ->
     io:format("~s, ~s, OTP ~s, ~b schedulers online~n",

@@ -10,7 +10,7 @@
 %% keys of a scenario.
 -module(shards_bench_scenarios).
 
--export([catalog/0, default/0, select/1]).
+-export([catalog/0, default/0, foundation/0, select/1]).
 
 -spec catalog() -> [map()].
 catalog() ->
@@ -36,6 +36,15 @@ catalog() ->
        keys => uniform, value => small},
      #{name => bag_mix, type => bag, mix => [{insert, 40}, {lookup, 50}, {delete, 10}],
        keys => uniform, value => small},
+     %% The first micro-benchmark of the foundation issue (`foundation'):
+     %% {Int, Int} and {16-byte binary, 100-byte binary} objects.
+     #{name => int_lookup, mix => [{lookup, 1}], shape => pair, value => small},
+     #{name => int_insert, mix => [{insert, 1}], shape => pair, value => small},
+     #{name => int_mix, mix => [{insert, 1}, {lookup, 1}], shape => pair, value => small},
+     #{name => bin_lookup, mix => [{lookup, 1}], shape => pair, key => bin16, value => bin100},
+     #{name => bin_insert, mix => [{insert, 1}], shape => pair, key => bin16, value => bin100},
+     #{name => bin_mix, mix => [{insert, 1}, {lookup, 1}], shape => pair, key => bin16,
+       value => bin100},
      #{name => duplicate_bag_mix, type => duplicate_bag,
        mix => [{insert, 10}, {lookup, 80}, {delete, 10}],
        keys => uniform, keyspace => 10000, value => small}].
@@ -44,7 +53,11 @@ catalog() ->
 default() -> [read_mostly, write_heavy, kv_mix, hot_counters, big_values,
              ordered_set_read, ordered_set_mix].
 
-%% @doc The scenarios for a run: `"default"', `"all"' or comma-separated
+%% @doc The foundation issue's micro-benchmark (run at 1 and 64 workers).
+-spec foundation() -> [atom()].
+foundation() -> [int_lookup, int_insert, int_mix, bin_lookup, bin_insert, bin_mix].
+
+%% @doc The scenarios for a run: `"default"', `"foundation"', `"all"' or comma-separated
 %% names, from `File' when one is given (else from the catalog).
 -spec select(#{names := string(), file := string() | false}) -> [map()].
 select(#{names := Names, file := File}) ->
@@ -56,6 +69,7 @@ select(#{names := Names, file := File}) ->
     Wanted = case Names of
                  "all" -> KnownNames;
                  "default" when File =:= false -> default();
+                 "foundation" when File =:= false -> foundation();
                  "default" -> KnownNames;
                  _ -> [list_to_atom(N) || N <- string:lexemes(Names, ", ")]
              end,

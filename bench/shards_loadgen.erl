@@ -14,9 +14,12 @@
 %%   `HotFraction' of the keys);
 %% - `keyspace': number of distinct integer keys (default 100000);
 %% - `value': `small' (the object is a tuple of three small integers),
-%%   `bin100' (a 100-byte binary) or `bin100k' (a 100 KB binary).
+%%   `bin100' (a 100-byte binary) or `bin100k' (a 100 KB binary);
+%% - `shape': `triple' (default) or `pair': objects `{Key, Value}', as in
+%%   the first micro-benchmark of the foundation issue;
+%% - `key': `int' (default) or `bin16': the key `<<K:128>>' instead of `K'.
 %%
-%% Objects are `{Key, Counter, Value}': `update_counter' increments
+%% Objects are `{Key, Counter, Value}' (or `{Key, Value}'): `update_counter' increments
 %% position 2, and the full-table select looks for a negative counter, so
 %% it scans everything and returns nothing (it measures the scan, not the
 %% copying of the result).
@@ -35,7 +38,8 @@
             | select_key | select_all.
 -type scenario() :: #{name := atom(), mix := [{op(), pos_integer()}],
                       type => atom(), keys => term(), keyspace => pos_integer(),
-                      value => small | bin100 | bin100k}.
+                      value => small | bin100 | bin100k, shape => triple | pair,
+                      key => int | bin16}.
 
 -define(SEQ_LEN, 4096).  % operations per worker, cycled through
 -define(BATCH, 64).      % ops between looks at the stop flag; 1 of them is timed
@@ -57,7 +61,8 @@ types() -> [set, ordered_set, bag, duplicate_bag].
 %% operation that fails on a small table of that type.
 -spec validate(map()) -> scenario().
 validate(Scenario0) ->
-    S = maps:merge(#{type => set, keys => uniform, keyspace => 100000, value => small},
+    S = maps:merge(#{type => set, keys => uniform, keyspace => 100000, value => small,
+                     shape => triple, key => int},
                    Scenario0),
     Name = case S of
                #{name := N} when is_atom(N) -> N;
@@ -72,6 +77,12 @@ validate(Scenario0) ->
     lists:member(maps:get(value, S), [small, bin100, bin100k])
         orelse shards_bench_error:raise("scenario ~s: unknown value kind ~0p",
                                         [Name, maps:get(value, S)]),
+    lists:member(maps:get(shape, S), [triple, pair])
+        orelse shards_bench_error:raise("scenario ~s: unknown shape ~0p (triple or pair)",
+                                        [Name, maps:get(shape, S)]),
+    lists:member(maps:get(key, S), [int, bin16])
+        orelse shards_bench_error:raise("scenario ~s: unknown key kind ~0p (int or bin16)",
+                                        [Name, maps:get(key, S)]),
     _ = key_fun(S),
     lists:foreach(fun({T, {Op, _}}) -> check_exported(Name, T, Op) end,
                   [{T, OpW} || T <- shards_bench_targets:all(), OpW <- Mix]),
@@ -112,7 +123,7 @@ preflight(S, Tabs) ->
       fun({Target, {Mod, Tab}}) ->
               lists:foreach(
                 fun({Op, _}) ->
-                        Action = action(Op, 0, element(1, Pool)),
+                        Action = action(S, Op, 0, element(1, Pool)),
                         try exec(Mod, Tab, Action)
                         catch Class:Reason ->
                                 shards_bench_error:raise(
@@ -126,7 +137,8 @@ preflight(S, Tabs) ->
 -spec prefill(shards_bench_targets:table(), scenario()) -> ok.
 prefill({Mod, Tab}, S) ->
     Pool = pool(maps:get(value, S)),
-    Objs = [{K, 0, element(K rem ?POOL + 1, Pool)} || K <- lists:seq(0, maps:get(keyspace, S) - 1)],
+    Objs = [object(S, K, element(K rem ?POOL + 1, Pool))
+            || K <- lists:seq(0, maps:get(keyspace, S) - 1)],
     lists:foreach(fun(Chunk) -> true = Mod:insert(Tab, Chunk) end, chunks(Objs, 1000)).
 
 delete({Mod, Tab}) -> true = Mod:delete(Tab).
@@ -145,7 +157,7 @@ sequences(S = #{name := Name, mix := Mix}, Workers) ->
                                     {R, St2} = rand:uniform_s(Total, St1),
                                     {Key, St3} = KeyFun(St2),
                                     Op = pick(R, Ops),
-                                    {action(Op, Key, element(I rem ?POOL + 1, Pool)), St3}
+                                    {action(S, Op, Key, element(I rem ?POOL + 1, Pool)), St3}
                             end, St0, lists:seq(1, ?SEQ_LEN)),
          list_to_tuple(Actions)
      end || W <- lists:seq(1, Workers)].
@@ -153,15 +165,29 @@ sequences(S = #{name := Name, mix := Mix}, Workers) ->
 pick(R, [{Upto, Op} | _]) when R =< Upto -> Op;
 pick(R, [_ | Rest]) -> pick(R, Rest).
 
-%% The call each operation makes, with its arguments built in advance.
-action(lookup, K, _) -> {lookup, K};
-action(insert, K, V) -> {insert, {K, 0, V}};
-action(insert_new, K, V) -> {insert_new, {K, 0, V}};
-action(delete, K, _) -> {delete, K};
-action(take, K, _) -> {take, K};
-action(update_counter, K, V) -> {update_counter, K, {K, 0, V}};
-action(select_key, K, _) -> {select, [{{K, '_', '_'}, [], ['$_']}]};
-action(select_all, _, _) -> {select, [{{'_', '$1', '_'}, [{'<', '$1', 0}], ['$_']}]}.
+%% The call each operation makes, with its arguments built in advance, for
+%% key number `N'.
+action(S, Op, N, V) ->
+    K = key(S, N),
+    case Op of
+        lookup -> {lookup, K};
+        insert -> {insert, object(S, N, V)};
+        insert_new -> {insert_new, object(S, N, V)};
+        delete -> {delete, K};
+        take -> {take, K};
+        update_counter -> {update_counter, K, object(S, N, V)};
+        select_key -> {select, [{setelement(1, pattern(S), K), [], ['$_']}]};
+        select_all -> {select, [{setelement(2, pattern(S), '$1'), [{'<', '$1', 0}], ['$_']}]}
+    end.
+
+key(#{key := int}, N) -> N;
+key(#{key := bin16}, N) -> <<N:128>>.
+
+object(S = #{shape := triple}, N, V) -> {key(S, N), 0, V};
+object(S = #{shape := pair}, N, V) -> {key(S, N), V}.
+
+pattern(#{shape := triple}) -> {'_', '_', '_'};
+pattern(#{shape := pair}) -> {'_', '_'}.
 
 exec(Mod, T, {lookup, K}) -> Mod:lookup(T, K);
 exec(Mod, T, {insert, O}) -> Mod:insert(T, O);
@@ -261,14 +287,17 @@ batch(Mod, Tab, Seq, I, Last) ->
 
 %% @doc A short text for tables and CSV: the mix, keys and value kind.
 -spec describe(scenario()) -> #{mix := string(), keys := string(), value := string()}.
-describe(#{mix := Mix, keys := Keys, value := Value}) ->
+describe(S = #{mix := Mix, keys := Keys, value := Value}) ->
     #{mix => lists:flatten(lists:join(" ", [io_lib:format("~s:~b", [Op, W]) || {Op, W} <- Mix])),
       keys => case Keys of
                   uniform -> "uniform";
                   {pareto, Shape} -> lists:flatten(io_lib:format("pareto:~p", [Shape]));
                   {hotspot, F, P} -> lists:flatten(io_lib:format("hotspot:~p:~p", [F, P]))
               end,
-      value => atom_to_list(Value)}.
+      value => case S of
+                   #{shape := pair} -> lists:flatten(io_lib:format("{~s,~s}", [maps:get(key, S), Value]));
+                   _ -> atom_to_list(Value)
+               end}.
 
 chunks([], _) -> [];
 chunks(L, N) -> chunks(L, N, N, [], []).

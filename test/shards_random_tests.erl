@@ -56,7 +56,8 @@ run_ops(Type, P, KP, Ops) ->
     try
         {Diffs, _Ghosts} =
             lists:foldl(
-              fun({N, Op}, {Acc, Ghosts}) ->
+              fun({N, Op0}, {Acc, Ghosts}) ->
+                      Op = defined(Type, KP, Op0),
                       ERaw = apply_op(ets, E, Op),
                       ER = comparable(Type, Op, ERaw),
                       SR = comparable(Type, Op, apply_op(shards, S, Op)),
@@ -119,6 +120,26 @@ walk(M, T, backward) -> walk(M, T, M:last(T), fun M:prev/2, []).
 
 walk(_M, _T, '$end_of_table', _Step, Acc) -> lists:reverse(Acc);
 walk(M, T, K, Step, Acc) -> walk(M, T, Step(T, K), Step, [K | Acc]).
+
+%% ets leaves undefined which object of a list goes in when several have
+%% the same key in a set or ordered_set ("which one is not defined"; OTP 25
+%% varies between runs on ordered_set): such lists keep their last one.
+defined(Type, KP, {Insert, Objs}) when (Insert =:= insert orelse Insert =:= insert_new),
+                                       is_list(Objs),
+                                       (Type =:= set orelse Type =:= ordered_set) ->
+    Same = fun(A, B) when Type =:= set -> A =:= B;
+              (A, B) -> A == B
+           end,
+    Last = lists:foldl(
+             fun(O, Kept) when is_tuple(O), tuple_size(O) >= KP ->
+                     K = element(KP, O),
+                     [O | [P || P <- Kept, not (is_tuple(P) andalso tuple_size(P) >= KP
+                                                 andalso Same(element(KP, P), K))]];
+                (O, Kept) -> [O | Kept]
+             end, [], Objs),
+    {Insert, lists:reverse(Last)};
+defined(_Type, _KP, Op) ->
+    Op.
 
 apply_op(M, T, {walk, Dir}) ->
     shards_test_util:r(fun() ->
