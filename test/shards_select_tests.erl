@@ -337,6 +337,47 @@ bound_key_test() ->
             {sorted, tab2list, ['$T']}],
     shards_test_util:assert_same(?WHERE, compare_keyslot(Opts, Steps)).
 
+%% The spec cache (compiled specs kept per scheduler thread, a head's
+%% constant key left out of a spec's identity): one spec shape with many
+%% keys of every kind, constants that differ only as 1 and 1.0 do, the same
+%% spec on tables of other key positions and types, and keys that are
+%% variables or '_' in some calls: every call as ets answers it.
+spec_cache_test_() ->
+    {timeout, 120,
+     fun() ->
+             %% (Funs aside: their order in an ordered_set is a known divergence.)
+             Keys = [K || K <- shards_test_util:tricky_keys(), not is_function(K)]
+                 ++ [{pair, 1}, {pair, 1.0}, [1, 2], <<"k">>],
+             Shapes = [fun(K) -> [{{K, '_', '_'}, [], ['$_']}] end,
+                       fun(K) -> [{{K, '$1', '_'}, [{is_integer, '$1'}], [{{'$1', K}}]}] end,
+                       fun(K) -> [{{K, '_', '_'}, [], ['$_']}, {{K, '_', '_'}, [], [dup]}] end,
+                       fun(K) -> [{{'$1', K, '_'}, [], ['$1']}] end,
+                       fun(K) -> [{{'$1', '_', '_'}, [{'=:=', '$1', {const, K}}], ['$_']}] end],
+             Specs = [Shape(K) || Shape <- Shapes, K <- Keys ++ ['_', '$1', '$2']],
+             Objs = [{K, I, {v, K}} || {I, K} <- lists:zip(lists:seq(1, length(Keys)), Keys)],
+             Tabs = [{Type, KP} || Type <- [set, ordered_set, bag, duplicate_bag], KP <- [1, 2]],
+             [begin
+                  E = ets:new(x, [Type, public, {keypos, KP}]),
+                  S = shards:new(x, [Type, public, {keypos, KP}, {partitions, 3}]),
+                  ets:insert(E, Objs),
+                  shards:insert(S, Objs),
+                  %% Each spec three times: the second call caches it, the
+                  %% third uses the cache; interleaved with the other specs.
+                  [?assertEqual({Type, KP, Spec, sel(Type, r(fun() -> ets:select(E, Spec) end))},
+                                {Type, KP, Spec, sel(Type, r(fun() -> shards:select(S, Spec) end))})
+                   || _ <- [1, 2, 3], Spec <- Specs],
+                  [?assertEqual({Type, KP, Spec, r(fun() -> ets:select_count(E, Spec) end)},
+                                {Type, KP, Spec, r(fun() -> shards:select_count(S, Spec) end)})
+                   || _ <- [1, 2, 3], Spec <- Specs],
+                  ets:delete(E),
+                  shards:delete(S)
+              end || {Type, KP} <- Tabs]
+     end}.
+
+sel(ordered_set, R) -> R;
+sel(_, {ok, L}) -> {ok, sorted(L)};
+sel(_, R) -> R.
+
 compare_keyslot(Opts, Steps) ->
     EtsOpts = [O || O <- Opts, not is_tuple(O) orelse element(1, O) =/= keyslot_fun],
     E = ets:new(x, EtsOpts),

@@ -10,6 +10,7 @@
 //! - Objects the engine cannot judge come back as `Fallbacks`, for the
 //!   Erlang side to run through `ets:match_spec_run/2`.
 
+use super::spec_cache::{self, Cached, Lease};
 use super::*;
 use crate::codec::terms_equal;
 use crate::ms::{keeps_key::keeps_key, MatchSpec, MsError, Outcome, Runner};
@@ -74,10 +75,12 @@ impl Op {
     }
 }
 
-/// A spec argument: a compiled spec, or a spec term compiled here.
+/// A spec argument: a compiled spec, a spec term compiled here, or one
+/// the spec cache lends (see `spec_cache`).
 enum Ms {
     Compiled(ResourceArc<CompiledMs>),
     Fresh(MatchSpec),
+    Lent(Lease),
 }
 
 impl Ms {
@@ -85,25 +88,29 @@ impl Ms {
         match self {
             Ms::Compiled(r) => &r.0,
             Ms::Fresh(m) => m,
+            Ms::Lent(l) => l,
         }
     }
 
     /// As a resource that can outlive the call (keeping the spec it was
     /// compiled from, `spec`, for fallbacks).
     fn into_arc(self, spec: Term<'_>) -> Res<ResourceArc<CompiledMs>> {
-        Ok(match self {
-            Ms::Compiled(r) => r,
-            Ms::Fresh(m) => {
-                ResourceArc::new(CompiledMs(m.with_source(spec).map_err(|_| Fail::BadArg)?))
-            }
-        })
+        let fresh = match self {
+            Ms::Compiled(r) => return Ok(r),
+            Ms::Fresh(m) => m,
+            Ms::Lent(_) => MatchSpec::compile(spec, false).map_err(|_| Fail::BadArg)?,
+        };
+        Ok(ResourceArc::new(CompiledMs(
+            fresh.with_source(spec).map_err(|_| Fail::BadArg)?,
+        )))
     }
 }
 
 /// A spec term, or `{$shards_ms, CompiledMs}` from the Erlang side's own
-/// calls (a compiled spec passed by a user is not a spec, as for ETS).
-/// `None` when the spec must first be checked by ETS (`$shards_verify`).
-fn ms_arg(t: Term<'_>) -> Option<Ms> {
+/// calls (a compiled spec passed by a user is not a spec, as for ETS), for
+/// a table of key position `keypos`. `None` when the spec must first be
+/// checked by ETS (`$shards_verify`).
+fn ms_arg(t: Term<'_>, keypos: usize) -> Option<Ms> {
     if t.is_tuple() {
         if let Ok((tag, r)) = t.decode::<(Atom, ResourceArc<CompiledMs>)>() {
             if tag == atoms::compiled() {
@@ -111,7 +118,20 @@ fn ms_arg(t: Term<'_>) -> Option<Ms> {
             }
         }
     }
-    MatchSpec::compile(t, false).ok().map(Ms::Fresh)
+    let admit = match spec_cache::lookup(t, keypos) {
+        Ok(Cached::Shared(r)) => return Some(Ms::Compiled(r)),
+        Ok(Cached::Lent(l)) => return Some(Ms::Lent(l)),
+        Err(admit) => admit,
+    };
+    let ms = MatchSpec::compile(t, false).ok()?;
+    Some(match admit {
+        Some(sig) => match spec_cache::insert(sig, t, keypos, ms) {
+            Some(Cached::Shared(r)) => Ms::Compiled(r),
+            Some(Cached::Lent(l)) => Ms::Lent(l),
+            None => Ms::Fresh(MatchSpec::compile(t, false).ok()?),
+        },
+        None => Ms::Fresh(ms),
+    })
 }
 
 /// ETS access rules for the process `pid` (the caller, also when a helper
@@ -326,21 +346,29 @@ fn by_keys<'a>(
     acc: &mut Acc<'a>,
 ) -> Res<bool> {
     let keypos = tab.keypos;
-    let mut canonical = Vec::new();
-    if !ms.each_bound_key(keypos, |k| canonical.push(k.to_vec())) {
+    // Most specs fix one key: it needs no vector.
+    let mut first: Option<Key> = None;
+    let mut more: Vec<Key> = Vec::new();
+    let mut failed = None;
+    let bound = ms.each_bound_key(keypos, |k| match key_of_canonical(env, tab, k) {
+        Ok(key) if first.is_none() => first = Some(key),
+        Ok(key) => more.push(key),
+        Err(e) => failed = failed.take().or(Some(e)),
+    });
+    if !bound {
         return Ok(false);
     }
-    let mut keys = canonical
-        .iter()
-        .map(|k| key_of_canonical(env, tab, k))
-        .collect::<Res<Vec<Key>>>()?;
-    if tab.kind == Kind::OrderedSet {
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if tab.kind == Kind::OrderedSet && !more.is_empty() {
         // Greatest first (results are consed), each key once (1 and 1.0 are
         // one ordered_set key).
-        keys.sort_by(|a, b| b.bytes().cmp(a.bytes()));
-        keys.dedup_by(|a, b| a.bytes() == b.bytes());
+        more.extend(first.take());
+        more.sort_by(|a, b| b.bytes().cmp(a.bytes()));
+        more.dedup_by(|a, b| a.bytes() == b.bytes());
     }
-    for k in &keys {
+    for k in first.iter().chain(more.iter()) {
         for l in locks_of(tab, k.hash) {
             match op {
                 Op::Select | Op::Count => {
@@ -405,21 +433,15 @@ fn check_replace<'a>(env: Env<'a>, spec: Term<'a>, ms: &MatchSpec, keypos: usize
 /// select_delete/2, select_replace/2). Replies `{Results, Fallbacks}`,
 /// `$shards_verify` (let ETS check the spec first), or `{$shards_dirty,
 /// CompiledMs, Locks}` (scan on dirty schedulers).
-#[rustler::nif]
-fn select_all<'a>(
-    env: Env<'a>,
-    op: Atom,
-    t: Term<'a>,
-    spec: Term<'a>,
-) -> rustler::NifResult<Term<'a>> {
+fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> rustler::NifResult<Term<'a>> {
     run(|| {
-        let op = Op::parse(op)?;
+        let op = Op::parse(op.decode()?)?;
         let tab = resolve(t)?;
         check_access(env, &tab, op.access())?;
         if op == Op::Replace && tab.kind == Kind::Bag {
             return Err(cause(atoms::table_type())); // whatever the spec
         }
-        let Some(ms) = ms_arg(spec) else {
+        let Some(ms) = ms_arg(spec, tab.keypos) else {
             return Ok(atoms::verify().encode(env));
         };
         if op == Op::Replace {
@@ -446,6 +468,8 @@ fn select_all<'a>(
         Ok(acc.reply(op))
     })
 }
+
+hot_nif!("select_all", 3, select_all);
 
 /// `select_dirty(Op, Tab, CompiledMs, From, To, Caller)`: the scan of locks
 /// `From..To` on a dirty scheduler, on behalf of `Caller` (what `self()`
@@ -494,7 +518,7 @@ fn select_chunk<'a>(
             Ok(w) if (1..(1 << 59)).contains(&w) => w as usize,
             _ => return Err(Fail::BadArg),
         };
-        let Some(ms) = ms_arg(spec) else {
+        let Some(ms) = ms_arg(spec, tab.keypos) else {
             return Ok(atoms::verify().encode(env));
         };
         let ms = ms.into_arc(spec)?;
