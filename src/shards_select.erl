@@ -160,7 +160,9 @@ merge(_Count, Replies) ->
 
 %% Continuations are {TableId, shards_select, CompiledMs, Limit, Extra, Next}:
 %% Extra holds results already found beyond the last chunk, Next is the
-%% NIF's cursor ({Lock, Skip}). They hold no state that changes, so they can
+%% NIF's cursor (a hashed table's traversal position {Lock, Pos, Sub}, or
+%% an ordered_set's {ordered | reverse, SortKey}, which also says which way
+%% select/1 and select_reverse/1 go on, as in ets). They hold no state that changes, so they can
 %% be reused and passed to other processes. As with ets (unless the table is
 %% fixed), objects inserted or deleted between two chunks may make a later
 %% chunk miss or repeat an object.
@@ -229,21 +231,15 @@ all_reverse(Tab, Spec, Par, Who) ->
         false -> R
     end.
 
-%% @doc select_reverse/3: chunks from the greatest key of an ordered_set.
-%% (The whole result is computed first, then handed out in chunks.)
+%% @doc select_reverse/3: chunks from the greatest key of an ordered_set,
+%% walked as select/3 walks forward (each chunk examines only what it needs);
+%% for the other types the same as select/3 (as in ets).
 -spec chunk_reverse(shards:tab(), term(), term(), who()) ->
           {[term()], term()} | '$end_of_table'.
 chunk_reverse(Tab, Spec, Limit, Who) ->
     case is_ordered(Tab) of
-        false ->
-            chunk(Tab, Spec, Limit, Who);
-        true when is_integer(Limit), Limit >= 1 ->
-            case lists:reverse(all(select, Tab, Spec, table, Who)) of
-                [] -> '$end_of_table';
-                R -> deliver(Tab, Spec, Limit, '$end_of_table', R, length(R), Who)
-            end;
-        true ->
-            badarg(Who)
+        false -> chunk(Tab, Spec, Limit, Who);
+        true -> loop(Tab, Spec, Limit, reverse, [], 0, Who)
     end.
 
 is_ordered(Tab) ->

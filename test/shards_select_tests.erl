@@ -255,6 +255,56 @@ sparse_chunks_test() ->
                R
        end).
 
+%% select_reverse/3 on an ordered_set bigger than one chunk's budget: the
+%% chunks in reverse key order, followed by select_reverse/1 or select/1
+%% (both go on in the continuation's direction, as in ets); bound keys;
+%% objects left to ETS (bignum arithmetic) among the others, in order (also
+%% forward, with select/3).
+reverse_chunks_test_() ->
+    {timeout, 120,
+     fun() ->
+             Objs = [{I, I rem 10, I bsl (case I rem 997 of 0 -> 70; _ -> 0 end)}
+                     || I <- lists:seq(1, 12000)],
+             Specs = [[{'_', [], ['$_']}],
+                      [{{'$1', 3, '_'}, [], ['$1']}],
+                      [{{'$1', '_', '$2'}, [{'>', {'*', '$2', 2}, 10000}], [{{'$1', {'+', '$2', 1}}}]}],
+                      [{{5, '_', '_'}, [], ['$_']}, {{7000, '_', '_'}, [], ['$_']},
+                       {{11000, '_', '_'}, [], [k]}],
+                      [{{'$1', '_', '_'}, [{'>', '$1', 11990}], ['$1']}]],
+             [?assertSameOutcome(
+                 fun(M) ->
+                         T = M:new(x, [ordered_set, public]),
+                         M:insert(T, Objs),
+                         R = [{Limit, F, G, ordered_chunks(M, F, G, T, S, Limit)}
+                              || S <- Specs, Limit <- [1, 7, 500, 5000],
+                                 {F, G} <- [{select_reverse, select_reverse},
+                                            {select_reverse, select}, {select, select}]],
+                         M:delete(T),
+                         R
+                 end)]
+     end}.
+
+%% select/3 on a fixed hashed table whose objects are deleted between
+%% chunks (some already returned, some not yet): every object still there
+%% is found exactly once, as in ets (continuations resume at a traversal
+%% position, which deletes do not move).
+fixed_chunks_test() ->
+    ?assertSameOutcome(
+       fun(M) ->
+               T = M:new(x, [set, public]),
+               M:insert(T, [{I, I rem 3} || I <- lists:seq(1, 20000)]),
+               true = M:safe_fixtable(T, true),
+               {First, C} = M:select(T, [{{'$1', '_'}, [], ['$1']}], 3000),
+               [M:delete(T, K) || K <- lists:seq(1, 20000, 2)],
+               Rest = follow(M, select, M:select(C)),
+               true = M:safe_fixtable(T, false),
+               Left = [K || {K, _} <- M:tab2list(T)],
+               M:delete(T),
+               All = First ++ Rest,
+               {length(First), length(All) =:= length(lists:usort(All)),
+                lists:usort(Left ++ First) -- All, All -- lists:usort(Left ++ First)}
+       end).
+
 %%%===================================================================
 %%% Big tables: dirty and parallel scans, bound keys, fallbacks
 %%%===================================================================
@@ -491,6 +541,11 @@ chunks(M, F, T, Arg, Limit) ->
 
 follow(M, F, First) ->
     follow(M, F, First, infinity).
+
+%% F/3 (select_reverse or select) and then G/1 on its continuations: all
+%% chunks in order, each of 1..Limit results.
+ordered_chunks(M, F, G, T, Spec, Limit) ->
+    follow(M, G, M:F(T, Spec, Limit), Limit).
 
 follow(_M, _F, '$end_of_table', _Limit) ->
     [];

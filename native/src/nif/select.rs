@@ -6,7 +6,9 @@
 //!   is told to call the dirty-scheduler variant (`$shards_dirty`), on all
 //!   locks or, for `{parallel, true}` tables, on ranges in parallel.
 //! - `select/3` and `select/1` scan a bounded number of objects per call
-//!   from a cursor `{Lock, Skip}` that the continuation carries.
+//!   from a cursor that the continuation carries: a traversal position,
+//!   so that resuming walks nothing again (select_reverse/3 walks an
+//!   ordered_set backwards the same way).
 //! - Objects the engine cannot judge come back as `Fallbacks`, for the
 //!   Erlang side to run through `ets:match_spec_run/2`.
 
@@ -22,7 +24,7 @@ use std::ops::Range;
 
 mod atoms {
     rustler::atoms! {
-        select, count, delete, replace, start, ordered, table_type,
+        select, count, delete, replace, start, reverse, ordered, table_type,
         compiled = "$shards_ms",
         verify = "$shards_verify",
         dirty = "$shards_dirty",
@@ -260,15 +262,19 @@ fn replacement(env: Env<'_>, tab: &Table, old: &Obj, t: Term<'_>) -> Option<Edit
     same_key.then_some(Edit::Replace(new.obj))
 }
 
-/// Calls `f` on each object in iteration order, prefetching a few objects
-/// ahead; stops when `f` returns false.
-fn each_prefetched<'o>(objs: impl Iterator<Item = &'o Obj>, mut f: impl FnMut(&'o Obj) -> bool) {
+/// Calls `f` on each item in iteration order, prefetching the objects
+/// (`obj`) of a few items ahead; stops when `f` returns false.
+fn each_prefetched<'o, I: Copy>(
+    items: impl Iterator<Item = I>,
+    obj: impl Fn(I) -> &'o Obj,
+    mut f: impl FnMut(I) -> bool,
+) {
     const AHEAD: usize = 16;
-    let mut ring: [Option<&'o Obj>; AHEAD] = [None; AHEAD];
+    let mut ring: [Option<I>; AHEAD] = [None; AHEAD];
     let mut n = 0;
-    for o in objs {
-        o.prefetch();
-        if let Some(prev) = ring[n % AHEAD].replace(o) {
+    for it in items {
+        obj(it).prefetch();
+        if let Some(prev) = ring[n % AHEAD].replace(it) {
             if !f(prev) {
                 return;
             }
@@ -276,8 +282,8 @@ fn each_prefetched<'o>(objs: impl Iterator<Item = &'o Obj>, mut f: impl FnMut(&'
         n += 1;
     }
     for k in 0..AHEAD {
-        if let Some(o) = ring[(n + k) % AHEAD].take() {
-            if !f(o) {
+        if let Some(it) = ring[(n + k) % AHEAD].take() {
+            if !f(it) {
                 return;
             }
         }
@@ -308,10 +314,14 @@ fn scan<'a>(
         match op {
             Op::Select | Op::Count => {
                 let part = tab.read(l);
-                each_prefetched(part.iter(), |o| {
-                    visit(op, ms, run, o, acc);
-                    true
-                });
+                each_prefetched(
+                    part.iter(),
+                    |o| o,
+                    |o| {
+                        visit(op, ms, run, o, acc);
+                        true
+                    },
+                );
             }
             Op::Delete | Op::Replace => {
                 let garbage = tab
@@ -336,7 +346,8 @@ fn locks_of(tab: &Table, hash: u64) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// Runs `op` on the objects with the keys every head fixes, if they do;
-/// false when a scan is needed.
+/// false when a scan is needed. An ordered_set's results come in key order,
+/// or in reverse key order when `reverse`.
 fn by_keys<'a>(
     op: Op,
     env: Env<'a>,
@@ -344,6 +355,7 @@ fn by_keys<'a>(
     ms: &MatchSpec,
     run: &Runner<'a>,
     acc: &mut Acc<'a>,
+    reverse: bool,
 ) -> Res<bool> {
     let keypos = tab.keypos;
     // Most specs fix one key: it needs no vector.
@@ -362,10 +374,14 @@ fn by_keys<'a>(
         return Err(e);
     }
     if tab.kind == Kind::OrderedSet && !more.is_empty() {
-        // Greatest first (results are consed), each key once (1 and 1.0 are
-        // one ordered_set key).
+        // Greatest first (results are consed; smallest first for reverse
+        // order), each key once (1 and 1.0 are one ordered_set key).
         more.extend(first.take());
-        more.sort_by(|a, b| b.bytes().cmp(a.bytes()));
+        if reverse {
+            more.sort_by(|a, b| a.bytes().cmp(b.bytes()));
+        } else {
+            more.sort_by(|a, b| b.bytes().cmp(a.bytes()));
+        }
         more.dedup_by(|a, b| a.bytes() == b.bytes());
     }
     for k in first.iter().chain(more.iter()) {
@@ -449,7 +465,7 @@ fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> rustler::NifRes
         }
         let runner = Runner::new(env, env.pid().encode(env));
         let mut acc = Acc::new(env);
-        if by_keys(op, env, &tab, ms.spec(), &runner, &mut acc)? {
+        if by_keys(op, env, &tab, ms.spec(), &runner, &mut acc, false)? {
             return Ok(acc.reply(op));
         }
         if tab.size() > DIRTY_SCAN {
@@ -498,11 +514,14 @@ fn select_dirty<'a>(
 }
 
 /// `select_chunk(Tab, Spec, Cursor, Want)`: up to `Want` results (matches
-/// plus fallbacks) from `Cursor` (`start` or `{Lock, Skip}`), examining a
-/// bounded number of objects. Replies `{Results, Count, Fallbacks, Next,
-/// CompiledMs, TableId}` with `Next` a cursor or `$end_of_table` (TableId
-/// names this very table in continuations, whatever its name becomes), or
-/// `$shards_verify`.
+/// plus fallbacks) from `Cursor`, examining a bounded number of objects.
+/// Cursors: `start`; `reverse` (an ordered_set from its greatest key, for
+/// select_reverse/3); `{Lock, Pos, Sub}` (a hashed table's traversal
+/// position: resuming there walks nothing again); `{ordered | reverse,
+/// SortKey}` (an ordered_set after or before that key). Replies `{Results,
+/// Count, Fallbacks, Next, CompiledMs, TableId}` with `Next` a cursor or
+/// `$end_of_table` (TableId names this very table in continuations,
+/// whatever its name becomes), or `$shards_verify`.
 #[rustler::nif]
 fn select_chunk<'a>(
     env: Env<'a>,
@@ -524,7 +543,11 @@ fn select_chunk<'a>(
         let ms = ms.into_arc(spec)?;
         let runner = Runner::new(env, env.pid().encode(env));
         let mut acc = Acc::new(env);
-        let start = cursor.decode::<Atom>().is_ok_and(|a| a == atoms::start());
+        let (start, reverse) = match cursor.decode::<Atom>() {
+            Ok(a) if a == atoms::start() => (true, false),
+            Ok(a) if a == atoms::reverse() => (true, true),
+            _ => (false, false),
+        };
         let eot = atoms::end_of_table().encode(env);
         let id = registry::by_id(tab.id)
             .map(|t| t.encode(env))
@@ -532,76 +555,87 @@ fn select_chunk<'a>(
         let reply = |acc: Acc<'a>, next: Term<'a>, ms: ResourceArc<CompiledMs>| {
             (acc.results, acc.count, acc.fallbacks, next, ms, id).encode(env)
         };
-        if start && by_keys(Op::Select, env, &tab, &ms.0, &runner, &mut acc)? {
+        if start && by_keys(Op::Select, env, &tab, &ms.0, &runner, &mut acc, reverse)? {
             return Ok(reply(acc, eot, ms));
         }
         if tab.kind == Kind::OrderedSet {
-            return ordered_chunk(env, &tab, &ms, &runner, cursor, start, want)
+            let from = if start {
+                None
+            } else {
+                let (tag, bytes): (Atom, rustler::Binary) = cursor.decode()?;
+                let descending = if tag == atoms::ordered() {
+                    false
+                } else if tag == atoms::reverse() {
+                    true
+                } else {
+                    return Err(Fail::BadArg);
+                };
+                Some((SortKey::new(bytes.as_slice()), descending))
+            };
+            let descending = from.as_ref().map_or(reverse, |f| f.1);
+            let after = from.as_ref().map(|f| &f.0);
+            return ordered_chunk(env, &tab, &ms, &runner, after, descending, want)
                 .map(|(acc, next)| reply(acc, next, ms));
         }
-        let (mut lock, mut skip) = if start {
-            (0, 0)
+        let (mut lock, mut pos, mut sub) = if start {
+            (0, 0, 0)
         } else {
-            cursor.decode::<(usize, usize)>()?
+            cursor.decode::<(usize, usize, usize)>()?
         };
         let mut budget = CHUNK_BUDGET;
         while lock < tab.lock_count() {
-            let stopped = {
+            let mut stopped = false;
+            {
                 let part = tab.read(lock);
-                let mut stopped = false;
-                each_prefetched(part.iter().skip(skip), |o| {
-                    visit(Op::Select, &ms.0, &runner, o, &mut acc);
-                    skip += 1;
-                    budget = budget.saturating_sub(1);
-                    stopped = acc.count + acc.n_fallbacks >= want || budget == 0;
-                    !stopped
-                });
-                stopped
-            };
+                each_prefetched(
+                    part.iter_from(pos, sub),
+                    |(_, _, o)| o,
+                    |(b, i, o)| {
+                        visit(Op::Select, &ms.0, &runner, o, &mut acc);
+                        (pos, sub) = (b, i + 1);
+                        budget = budget.saturating_sub(1);
+                        stopped = acc.count + acc.n_fallbacks >= want || budget == 0;
+                        !stopped
+                    },
+                );
+            }
             if stopped {
-                return Ok(reply(acc, (lock, skip).encode(env), ms));
+                return Ok(reply(acc, (lock, pos, sub).encode(env), ms));
             }
             lock += 1;
-            skip = 0;
+            (pos, sub) = (0, 0);
         }
         Ok(reply(acc, eot, ms))
     })
 }
 
-/// A `select/3` chunk of an ordered_set: from after the cursor's sort key
-/// (`{ordered, Bytes}`), in key order. Returns the results and the next
-/// cursor (or `$end_of_table`).
+/// A chunk of an ordered_set: from after the sort key `after` (or from the
+/// first key), in key order, or from before it (the last key) in reverse
+/// key order when `descending`. Returns the results in that order and the
+/// next cursor (or `$end_of_table`). A chunk ends at an object left to ETS
+/// (the Erlang side puts ETS's results after the others).
 fn ordered_chunk<'a>(
     env: Env<'a>,
     tab: &Table,
     ms: &ResourceArc<CompiledMs>,
     runner: &Runner<'a>,
-    cursor: Term<'a>,
-    start: bool,
+    after: Option<&SortKey>,
+    descending: bool,
     want: usize,
 ) -> Res<(Acc<'a>, Term<'a>)> {
-    let after = if start {
-        None
-    } else {
-        let (tag, bytes): (Atom, rustler::Binary) = cursor.decode()?;
-        if tag != atoms::ordered() {
-            return Err(Fail::BadArg);
-        }
-        Some(SortKey::new(bytes.as_slice()))
-    };
     let mut acc = Acc::new(env);
     let mut budget = CHUNK_BUDGET;
     let mut stopped_at: Option<SortKey> = None;
-    traverse::merged_from(tab, after.as_ref(), false, |k, o| {
+    traverse::merged_from(tab, after, descending, |k, o| {
         visit(Op::Select, &ms.0, runner, o, &mut acc);
         budget = budget.saturating_sub(1);
-        if acc.count + acc.n_fallbacks >= want || budget == 0 {
+        if acc.count + acc.n_fallbacks >= want || budget == 0 || acc.n_fallbacks > 0 {
             stopped_at = Some(k.clone());
             return false;
         }
         true
     });
-    // Results were consed in key order: put them back in it.
+    // Results were consed in traversal order: put them back in it.
     let results = list_terms(acc.results)?;
     acc.results = results.into_iter().fold(nil(env), |l, t| cons(env, t, l));
     let next = match stopped_at {
@@ -610,7 +644,12 @@ fn ordered_chunk<'a>(
             let bytes = k.to_bytes();
             let mut bin = rustler::OwnedBinary::new(bytes.len());
             bin.as_mut_slice().copy_from_slice(&bytes);
-            (atoms::ordered(), bin.release(env)).encode(env)
+            let tag = if descending {
+                atoms::reverse()
+            } else {
+                atoms::ordered()
+            };
+            (tag, bin.release(env)).encode(env)
         }
     };
     Ok((acc, next))
