@@ -21,6 +21,7 @@ use crate::table::partition::{Edit, Removed};
 use crate::table::Kind;
 use rustler::{Atom, LocalPid};
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod atoms {
     rustler::atoms! {
@@ -509,6 +510,54 @@ fn select_dirty<'a>(
         let mut acc = Acc::new(env);
         let to = to.min(tab.lock_count());
         scan(op, env, &tab, &ms.0, &runner, from.min(to)..to, &mut acc);
+        Ok(acc.reply(op))
+    })
+}
+
+/// The locks of a parallel scan, handed out one at a time to whichever
+/// worker asks next: a worker that gets less CPU (or starts late) takes
+/// fewer locks, instead of leaving the others waiting for its fixed share.
+pub struct ScanJob {
+    next: AtomicUsize,
+}
+
+#[rustler::resource_impl]
+impl rustler::Resource for ScanJob {}
+
+/// `scan_job()`: a fresh job, from lock 0.
+#[rustler::nif]
+fn scan_job() -> ResourceArc<ScanJob> {
+    ResourceArc::new(ScanJob {
+        next: AtomicUsize::new(0),
+    })
+}
+
+/// `select_job(Op, Tab, CompiledMs, Job, Caller)`: one worker of a parallel
+/// scan, on a dirty scheduler: scans the locks it claims from `Job` until
+/// none is left, on behalf of `Caller` (as `select_dirty`).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn select_job<'a>(
+    env: Env<'a>,
+    op: Atom,
+    t: Term<'a>,
+    ms: ResourceArc<CompiledMs>,
+    job: ResourceArc<ScanJob>,
+    caller: LocalPid,
+) -> rustler::NifResult<Term<'a>> {
+    run(|| {
+        let op = Op::parse(op)?;
+        let tab = resolve(t)?;
+        let caller = caller.encode(env);
+        check_access_of(&tab, op.access(), crate::codec::to_raw(caller.as_c_arg()))?;
+        let runner = Runner::new(env, caller);
+        let mut acc = Acc::new(env);
+        loop {
+            let l = job.next.fetch_add(1, Ordering::Relaxed);
+            if l >= tab.lock_count() {
+                break;
+            }
+            scan(op, env, &tab, &ms.0, &runner, l..l + 1, &mut acc);
+        }
         Ok(acc.reply(op))
     })
 }
