@@ -87,7 +87,7 @@ run() ->
     [Ec, Sc] = medians(rounds(Rounds, [ChunkRun(ets, E), ChunkRun(shards, S)])),
     io:format("~-14s ~12.1f ~12.1f ~9.2f   (select/3, all chunks of 100)~n",
               ['select/3', Ec / 1000, Sc / 1000, Ec / Sc]),
-    [M:delete(T) || {M, T} <- [{ets, E}, {shards, S}, {shards, P}]],
+    _ = [M:delete(T) || {M, T} <- [{ets, E}, {shards, S}, {shards, P}]],
     %% select_reverse/3 on an ordered_set: the first chunk of 100.
     OE = ets:new(bench, [ordered_set | tl(?ETS_OPTS)]),
     OS = shards:new(bench, [ordered_set, public]),
