@@ -570,7 +570,8 @@ fn select_job<'a>(
 /// SortKey}` (an ordered_set after or before that key). Replies `{Results,
 /// Count, Fallbacks, Next, CompiledMs, TableId}` with `Next` a cursor or
 /// `$end_of_table` (TableId names this very table in continuations,
-/// whatever its name becomes), or `$shards_verify`.
+/// whatever its name becomes; CompiledMs is `$end_of_table` too when the
+/// chunk is the last and needs no ETS), or `$shards_verify`.
 #[rustler::nif]
 fn select_chunk<'a>(
     env: Env<'a>,
@@ -589,7 +590,6 @@ fn select_chunk<'a>(
         let Some(ms) = ms_arg(spec, tab.keypos) else {
             return Ok(atoms::verify().encode(env));
         };
-        let ms = ms.into_arc(spec)?;
         let runner = Runner::new(env, env.pid().encode(env));
         let mut acc = Acc::new(env);
         let (start, reverse) = match cursor.decode::<Atom>() {
@@ -601,12 +601,22 @@ fn select_chunk<'a>(
         let id = registry::by_id(tab.id)
             .map(|t| t.encode(env))
             .ok_or(cause(super::atoms::id()))?;
-        let reply = |acc: Acc<'a>, next: Term<'a>, ms: ResourceArc<CompiledMs>| {
+        let reply = |acc: Acc<'a>, next: Term<'a>, ms: Term<'a>| {
             (acc.results, acc.count, acc.fallbacks, next, ms, id).encode(env)
         };
-        if start && by_keys(Op::Select, env, &tab, &ms.0, &runner, &mut acc, reverse)? {
+        if start && by_keys(Op::Select, env, &tab, ms.spec(), &runner, &mut acc, reverse)? {
+            if acc.n_fallbacks == 0 && acc.count <= want {
+                // One chunk and no continuation: the Erlang side has no use
+                // for a compiled spec (a cached one need not be compiled again).
+                return Ok(reply(acc, eot, eot));
+            }
+            let ms = ms.into_arc(spec)?.encode(env);
             return Ok(reply(acc, eot, ms));
         }
+        let ms = ms.into_arc(spec)?;
+        let reply = |acc: Acc<'a>, next: Term<'a>, ms: ResourceArc<CompiledMs>| {
+            reply(acc, next, ms.encode(env))
+        };
         if tab.kind == Kind::OrderedSet {
             let from = if start {
                 None
