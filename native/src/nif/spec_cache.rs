@@ -13,7 +13,7 @@
 //!   that keeps changing) only pay for the hash.
 
 use super::select::CompiledMs;
-use crate::ms::{constant_pattern, is_constant_pattern, MatchSpec};
+use crate::ms::{constant_pattern, is_constant_pattern, MatchSpec, Pat};
 use rustler::sys::{
     enif_alloc_env, enif_free_env, enif_get_tuple, enif_hash, enif_is_identical, enif_make_copy,
     ErlNifEnv, ErlNifHash, ErlNifTerm,
@@ -383,8 +383,15 @@ impl View<'_> {
         (0..self.n).all(|i| match &self.keyed[i] {
             None => true,
             Some(k) => {
+                let raw = k.head[keypos - 1];
+                if is_immediate(raw) {
+                    // A constant immediate (`read` checked): what the compiler
+                    // makes of it.
+                    let pat = Pat::Imm(crate::codec::to_raw(raw));
+                    return ms.set_key_pattern(i, keypos, pat);
+                }
                 // SAFETY: an element of a live tuple of `env`.
-                let key = unsafe { Term::new(env, k.head[keypos - 1]) };
+                let key = unsafe { Term::new(env, raw) };
                 constant_pattern(key).is_ok_and(|p| ms.set_key_pattern(i, keypos, p))
             }
         })
