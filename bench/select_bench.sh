@@ -8,8 +8,9 @@ if [ ! -d _build/default/lib/shards/ebin ]; then
     rebar3 compile
 fi
 
-EBIN=$(mktemp -d "${TMPDIR:-/tmp}/select_bench.XXXXXX")
-trap 'rm -rf "$EBIN"' EXIT
+# The module is compiled into the build tree (never /tmp).
+EBIN=_build/select_bench/ebin
+mkdir -p "$EBIN"
 erlc -o "$EBIN" bench/select_bench.erl
 
 ERL_LIBS="$PWD/_build/default/lib${ERL_LIBS:+:$ERL_LIBS}" \

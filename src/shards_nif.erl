@@ -11,7 +11,7 @@
          give_away/3, setopts/2, rename/2, info/2, all/0, whereis/1,
          keyslot_fun/1, put_meta/3, get_meta/2, first/1, next/2, last/1,
          prev/2, safe_fixtable/3, update_counter_dirty/4, update_element_dirty/4,
-         select_all/3, select_dirty/6, select_chunk/4, ms_compile/2, ms_is/1,
+         select_all/3, select_dirty/6, scan_job/0, select_job/5, select_chunk/4, ms_compile/2, ms_is/1,
          ms_source/1, ms_run/2, replace_object/3]).
 
 -on_load(init/0).
@@ -64,6 +64,8 @@ prev(_Tab, _Key) -> ?NOT_LOADED.
 safe_fixtable(_Tab, _Fix, _Since) -> ?NOT_LOADED.
 select_all(_Op, _Tab, _Spec) -> ?NOT_LOADED.
 select_dirty(_Op, _Tab, _Ms, _From, _To, _Caller) -> ?NOT_LOADED.
+scan_job() -> ?NOT_LOADED.
+select_job(_Op, _Tab, _Ms, _Job, _Caller) -> ?NOT_LOADED.
 select_chunk(_Tab, _Ms, _Cursor, _Want) -> ?NOT_LOADED.
 ms_compile(_Spec, _Lenient) -> ?NOT_LOADED.
 ms_is(_Term) -> ?NOT_LOADED.

@@ -84,8 +84,9 @@ source(Spec) ->
     end.
 
 %% A scan on dirty schedulers: one call over all locks, or for a parallel
-%% table one call per range of locks, in as many processes as there are
-%% dirty CPU schedulers.
+%% table one call per dirty CPU scheduler, each taking locks one at a time
+%% from a shared job until none is left (so that a worker that gets less
+%% CPU takes fewer locks rather than holding the others up).
 dirty(Op, Tab, Ms, Locks, Par, Who) ->
     {Parallel, Timeout} = parallel(Tab, Par),
     Workers = min(Locks, erlang:system_info(dirty_cpu_schedulers_online)),
@@ -94,7 +95,7 @@ dirty(Op, Tab, Ms, Locks, Par, Who) ->
         false ->
             nif(fun() -> shards_nif:select_dirty(Op, Tab, Ms, 0, Locks, self()) end, Who);
         true ->
-            merge(Op, scan_parallel(Op, Tab, Ms, ranges(Locks, Workers), Timeout, Who))
+            merge(Op, scan_parallel(Op, Tab, Ms, Workers, Timeout, Who))
     end.
 
 parallel(_Tab, {Parallel, Timeout}) ->
@@ -105,28 +106,25 @@ parallel(Tab, table) ->
         [] -> {false, infinity}
     end.
 
-%% Splits locks 0..Locks-1 into N contiguous ranges.
-ranges(Locks, N) ->
-    [{I * Locks div N, (I + 1) * Locks div N} || I <- lists:seq(0, N - 1)].
-
-%% The first range is scanned by the caller itself, the others by helper
-%% processes; the caller stays the `self()' of the spec either way.
-scan_parallel(Op, Tab, Ms, [{From, To} | Others], Timeout, Who) ->
+%% The caller is one of the workers, helper processes the others; the
+%% caller stays the `self()' of the spec either way.
+scan_parallel(Op, Tab, Ms, Workers, Timeout, Who) ->
     Caller = self(),
     Ref = make_ref(),
+    Job = shards_nif:scan_job(),
     Helpers = [spawn_monitor(
                  fun() ->
-                         R = try {ok, shards_nif:select_dirty(Op, Tab, Ms, F, T, Caller)}
+                         R = try {ok, shards_nif:select_job(Op, Tab, Ms, Job, Caller)}
                              catch error:E -> {error, E}
                              end,
                          Caller ! {Ref, self(), R}
-                 end) || {F, T} <- Others],
+                 end) || _ <- lists:seq(2, Workers)],
     Deadline = case Timeout of
                    infinity -> infinity;
                    _ -> erlang:monotonic_time(millisecond) + Timeout
                end,
     try
-        Own = nif(fun() -> shards_nif:select_dirty(Op, Tab, Ms, From, To, Caller) end, Who),
+        Own = nif(fun() -> shards_nif:select_job(Op, Tab, Ms, Job, Caller) end, Who),
         [Own | [collect(Ref, H, Deadline, Who) || H <- Helpers]]
     after
         [stop_helper(Ref, H) || H <- Helpers]
@@ -160,7 +158,9 @@ merge(_Count, Replies) ->
 
 %% Continuations are {TableId, shards_select, CompiledMs, Limit, Extra, Next}:
 %% Extra holds results already found beyond the last chunk, Next is the
-%% NIF's cursor ({Lock, Skip}). They hold no state that changes, so they can
+%% NIF's cursor (a hashed table's traversal position {Lock, Pos, Sub}, or
+%% an ordered_set's {ordered | reverse, SortKey}, which also says which way
+%% select/1 and select_reverse/1 go on, as in ets). They hold no state that changes, so they can
 %% be reused and passed to other processes. As with ets (unless the table is
 %% fixed), objects inserted or deleted between two chunks may make a later
 %% chunk miss or repeat an object.
@@ -229,21 +229,15 @@ all_reverse(Tab, Spec, Par, Who) ->
         false -> R
     end.
 
-%% @doc select_reverse/3: chunks from the greatest key of an ordered_set.
-%% (The whole result is computed first, then handed out in chunks.)
+%% @doc select_reverse/3: chunks from the greatest key of an ordered_set,
+%% walked as select/3 walks forward (each chunk examines only what it needs);
+%% for the other types the same as select/3 (as in ets).
 -spec chunk_reverse(shards:tab(), term(), term(), who()) ->
           {[term()], term()} | '$end_of_table'.
 chunk_reverse(Tab, Spec, Limit, Who) ->
     case is_ordered(Tab) of
-        false ->
-            chunk(Tab, Spec, Limit, Who);
-        true when is_integer(Limit), Limit >= 1 ->
-            case lists:reverse(all(select, Tab, Spec, table, Who)) of
-                [] -> '$end_of_table';
-                R -> deliver(Tab, Spec, Limit, '$end_of_table', R, length(R), Who)
-            end;
-        true ->
-            badarg(Who)
+        false -> chunk(Tab, Spec, Limit, Who);
+        true -> loop(Tab, Spec, Limit, reverse, [], 0, Who)
     end.
 
 is_ordered(Tab) ->

@@ -255,6 +255,56 @@ sparse_chunks_test() ->
                R
        end).
 
+%% select_reverse/3 on an ordered_set bigger than one chunk's budget: the
+%% chunks in reverse key order, followed by select_reverse/1 or select/1
+%% (both go on in the continuation's direction, as in ets); bound keys;
+%% objects left to ETS (bignum arithmetic) among the others, in order (also
+%% forward, with select/3).
+reverse_chunks_test_() ->
+    {timeout, 120,
+     fun() ->
+             Objs = [{I, I rem 10, I bsl (case I rem 997 of 0 -> 70; _ -> 0 end)}
+                     || I <- lists:seq(1, 12000)],
+             Specs = [[{'_', [], ['$_']}],
+                      [{{'$1', 3, '_'}, [], ['$1']}],
+                      [{{'$1', '_', '$2'}, [{'>', {'*', '$2', 2}, 10000}], [{{'$1', {'+', '$2', 1}}}]}],
+                      [{{5, '_', '_'}, [], ['$_']}, {{7000, '_', '_'}, [], ['$_']},
+                       {{11000, '_', '_'}, [], [k]}],
+                      [{{'$1', '_', '_'}, [{'>', '$1', 11990}], ['$1']}]],
+             [?assertSameOutcome(
+                 fun(M) ->
+                         T = M:new(x, [ordered_set, public]),
+                         M:insert(T, Objs),
+                         R = [{Limit, F, G, ordered_chunks(M, F, G, T, S, Limit)}
+                              || S <- Specs, Limit <- [1, 7, 500, 5000],
+                                 {F, G} <- [{select_reverse, select_reverse},
+                                            {select_reverse, select}, {select, select}]],
+                         M:delete(T),
+                         R
+                 end)]
+     end}.
+
+%% select/3 on a fixed hashed table whose objects are deleted between
+%% chunks (some already returned, some not yet): every object still there
+%% is found exactly once, as in ets (continuations resume at a traversal
+%% position, which deletes do not move).
+fixed_chunks_test() ->
+    ?assertSameOutcome(
+       fun(M) ->
+               T = M:new(x, [set, public]),
+               M:insert(T, [{I, I rem 3} || I <- lists:seq(1, 20000)]),
+               true = M:safe_fixtable(T, true),
+               {First, C} = M:select(T, [{{'$1', '_'}, [], ['$1']}], 3000),
+               [M:delete(T, K) || K <- lists:seq(1, 20000, 2)],
+               Rest = follow(M, select, M:select(C)),
+               true = M:safe_fixtable(T, false),
+               Left = [K || {K, _} <- M:tab2list(T)],
+               M:delete(T),
+               All = First ++ Rest,
+               {length(First), length(All) =:= length(lists:usort(All)),
+                lists:usort(Left ++ First) -- All, All -- lists:usort(Left ++ First)}
+       end).
+
 %%%===================================================================
 %%% Big tables: dirty and parallel scans, bound keys, fallbacks
 %%%===================================================================
@@ -336,6 +386,47 @@ bound_key_test() ->
             {select_delete, ['$T', [{{6, '_', '_'}, [], [true]}]]},
             {sorted, tab2list, ['$T']}],
     shards_test_util:assert_same(?WHERE, compare_keyslot(Opts, Steps)).
+
+%% The spec cache (compiled specs kept per scheduler thread, a head's
+%% constant key left out of a spec's identity): one spec shape with many
+%% keys of every kind, constants that differ only as 1 and 1.0 do, the same
+%% spec on tables of other key positions and types, and keys that are
+%% variables or '_' in some calls: every call as ets answers it.
+spec_cache_test_() ->
+    {timeout, 120,
+     fun() ->
+             %% (Funs aside: their order in an ordered_set is a known divergence.)
+             Keys = [K || K <- shards_test_util:tricky_keys(), not is_function(K)]
+                 ++ [{pair, 1}, {pair, 1.0}, [1, 2], <<"k">>],
+             Shapes = [fun(K) -> [{{K, '_', '_'}, [], ['$_']}] end,
+                       fun(K) -> [{{K, '$1', '_'}, [{is_integer, '$1'}], [{{'$1', K}}]}] end,
+                       fun(K) -> [{{K, '_', '_'}, [], ['$_']}, {{K, '_', '_'}, [], [dup]}] end,
+                       fun(K) -> [{{'$1', K, '_'}, [], ['$1']}] end,
+                       fun(K) -> [{{'$1', '_', '_'}, [{'=:=', '$1', {const, K}}], ['$_']}] end],
+             Specs = [Shape(K) || Shape <- Shapes, K <- Keys ++ ['_', '$1', '$2']],
+             Objs = [{K, I, {v, K}} || {I, K} <- lists:zip(lists:seq(1, length(Keys)), Keys)],
+             Tabs = [{Type, KP} || Type <- [set, ordered_set, bag, duplicate_bag], KP <- [1, 2]],
+             [begin
+                  E = ets:new(x, [Type, public, {keypos, KP}]),
+                  S = shards:new(x, [Type, public, {keypos, KP}, {partitions, 3}]),
+                  ets:insert(E, Objs),
+                  shards:insert(S, Objs),
+                  %% Each spec three times: the second call caches it, the
+                  %% third uses the cache; interleaved with the other specs.
+                  [?assertEqual({Type, KP, Spec, sel(Type, r(fun() -> ets:select(E, Spec) end))},
+                                {Type, KP, Spec, sel(Type, r(fun() -> shards:select(S, Spec) end))})
+                   || _ <- [1, 2, 3], Spec <- Specs],
+                  [?assertEqual({Type, KP, Spec, r(fun() -> ets:select_count(E, Spec) end)},
+                                {Type, KP, Spec, r(fun() -> shards:select_count(S, Spec) end)})
+                   || _ <- [1, 2, 3], Spec <- Specs],
+                  ets:delete(E),
+                  shards:delete(S)
+              end || {Type, KP} <- Tabs]
+     end}.
+
+sel(ordered_set, R) -> R;
+sel(_, {ok, L}) -> {ok, sorted(L)};
+sel(_, R) -> R.
 
 compare_keyslot(Opts, Steps) ->
     EtsOpts = [O || O <- Opts, not is_tuple(O) orelse element(1, O) =/= keyslot_fun],
@@ -450,6 +541,11 @@ chunks(M, F, T, Arg, Limit) ->
 
 follow(M, F, First) ->
     follow(M, F, First, infinity).
+
+%% F/3 (select_reverse or select) and then G/1 on its continuations: all
+%% chunks in order, each of 1..Limit results.
+ordered_chunks(M, F, G, T, Spec, Limit) ->
+    follow(M, G, M:F(T, Spec, Limit), Limit).
 
 follow(_M, _F, '$end_of_table', _Limit) ->
     [];

@@ -401,6 +401,48 @@ fn clause(item: Term<'_>) -> Result<Clause, MsError> {
     })
 }
 
+/// Whether `t`, as a head pattern, holds no variable and no `'_'` (maps
+/// aside): a constant the head matches exactly. Used by the spec cache to
+/// leave such a key out of a spec's identity.
+pub fn is_constant_pattern(t: Term<'_>) -> bool {
+    fn walk(t: Term<'_>, depth: usize) -> bool {
+        if depth == 0 {
+            return false;
+        }
+        match shape(t) {
+            Shape::Atom => matches!(
+                atom_role(t),
+                Ok(AtomRole::Plain | AtomRole::Whole | AtomRole::AllVars)
+            ),
+            Shape::Tuple => tuple_elems(t).is_some_and(|mut es| es.all(|e| walk(e, depth - 1))),
+            Shape::List => {
+                let mut cur = t;
+                while let Ok((h, tl)) = cur.list_get_cell() {
+                    if !walk(h, depth - 1) {
+                        return false;
+                    }
+                    cur = tl;
+                }
+                walk(cur, depth - 1)
+            }
+            Shape::Map => false,
+            Shape::Other => true,
+        }
+    }
+    walk(t, 16)
+}
+
+/// The head pattern of a constant (see `is_constant_pattern`).
+pub fn constant_pattern(t: Term<'_>) -> Result<Pat, MsError> {
+    let mut cx = Compiler::default();
+    let p = cx.pat(t)?;
+    if cx.vars.is_empty() && var_free(&p) {
+        Ok(p)
+    } else {
+        Err(MsError::Unsupported)
+    }
+}
+
 /// Whether a pattern holds no variable or `'_'` (maps may hold other keys
 /// but still count: ETS looks such keys up).
 pub fn var_free(p: &Pat) -> bool {

@@ -13,6 +13,7 @@
 //! (`ets:match_spec_run/2`) about it.
 
 mod compile;
+pub use compile::{constant_pattern, is_constant_pattern};
 mod eval;
 pub mod keeps_key;
 pub mod num;
@@ -216,6 +217,23 @@ impl MatchSpec {
         Ok(self)
     }
 
+    /// Puts `pat` as the key pattern (element `keypos`) of clause `clause`'s
+    /// head: the spec cache's way of reusing a compiled spec for another
+    /// key. False (changing nothing) when that clause's head is not a tuple
+    /// of at least `keypos` elements.
+    pub fn set_key_pattern(&mut self, clause: usize, keypos: usize, pat: Pat) -> bool {
+        let Some(c) = self.clauses.get_mut(clause) else {
+            return false;
+        };
+        match &mut c.head {
+            Some(Pat::Tuple(es)) if keypos >= 1 && es.len() >= keypos => {
+                es[keypos - 1] = pat;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The spec it was compiled from, encoded (when kept).
     pub fn source(&self) -> Option<&[u8]> {
         self.source.as_deref()
@@ -273,11 +291,19 @@ impl MatchSpec {
             return false;
         }
         let mut seen: Vec<Vec<u8>> = Vec::new();
-        let mut k = Vec::with_capacity(32);
+        let mut k = Vec::new();
         for c in self.clauses.iter() {
             let Ok(Some(key)) = key_of(c, keypos) else {
                 continue;
             };
+            if let (Pat::Imm(w), 1) = (key, self.clauses.len()) {
+                // The usual key (an atom or a small integer), without allocating.
+                let mut b = [0u8; 9];
+                b[0] = format::IMMEDIATE;
+                b[1..].copy_from_slice(&w.to_le_bytes());
+                f(&b);
+                continue;
+            }
             k.clear();
             write_pat(key, &mut k);
             format::normalise_neg_zero(&mut k);

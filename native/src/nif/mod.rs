@@ -11,6 +11,7 @@ pub mod integer;
 pub mod kv;
 pub mod lifecycle;
 pub mod select;
+mod spec_cache;
 pub mod traverse;
 pub mod update;
 
@@ -262,7 +263,14 @@ pub fn key_of_canonical(env: Env<'_>, tab: &Table, canonical: &[u8]) -> Res<Key>
         let term = unsafe { Term::new(env, decode::term(env.as_c_arg(), canonical, &mut at)) };
         return sort_key_of(env, term);
     }
-    Ok(Key::new(KeyBytes::Heap(canonical.to_vec())))
+    let bytes = if canonical.len() <= INLINE_KEY {
+        let mut b = [0u8; INLINE_KEY];
+        b[..canonical.len()].copy_from_slice(canonical);
+        KeyBytes::Inline(b, canonical.len() as u8)
+    } else {
+        KeyBytes::Heap(canonical.to_vec())
+    };
+    Ok(Key::new(bytes))
 }
 
 /// The sort key (Erlang term order) of an ordered_set key.

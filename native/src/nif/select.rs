@@ -6,10 +6,13 @@
 //!   is told to call the dirty-scheduler variant (`$shards_dirty`), on all
 //!   locks or, for `{parallel, true}` tables, on ranges in parallel.
 //! - `select/3` and `select/1` scan a bounded number of objects per call
-//!   from a cursor `{Lock, Skip}` that the continuation carries.
+//!   from a cursor that the continuation carries: a traversal position,
+//!   so that resuming walks nothing again (select_reverse/3 walks an
+//!   ordered_set backwards the same way).
 //! - Objects the engine cannot judge come back as `Fallbacks`, for the
 //!   Erlang side to run through `ets:match_spec_run/2`.
 
+use super::spec_cache::{self, Cached, Lease};
 use super::*;
 use crate::codec::terms_equal;
 use crate::ms::{keeps_key::keeps_key, MatchSpec, MsError, Outcome, Runner};
@@ -18,10 +21,11 @@ use crate::table::partition::{Edit, Removed};
 use crate::table::Kind;
 use rustler::{Atom, LocalPid};
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod atoms {
     rustler::atoms! {
-        select, count, delete, replace, start, ordered, table_type,
+        select, count, delete, replace, start, reverse, ordered, table_type,
         compiled = "$shards_ms",
         verify = "$shards_verify",
         dirty = "$shards_dirty",
@@ -74,10 +78,12 @@ impl Op {
     }
 }
 
-/// A spec argument: a compiled spec, or a spec term compiled here.
+/// A spec argument: a compiled spec, a spec term compiled here, or one
+/// the spec cache lends (see `spec_cache`).
 enum Ms {
     Compiled(ResourceArc<CompiledMs>),
     Fresh(MatchSpec),
+    Lent(Lease),
 }
 
 impl Ms {
@@ -85,25 +91,29 @@ impl Ms {
         match self {
             Ms::Compiled(r) => &r.0,
             Ms::Fresh(m) => m,
+            Ms::Lent(l) => l,
         }
     }
 
     /// As a resource that can outlive the call (keeping the spec it was
     /// compiled from, `spec`, for fallbacks).
     fn into_arc(self, spec: Term<'_>) -> Res<ResourceArc<CompiledMs>> {
-        Ok(match self {
-            Ms::Compiled(r) => r,
-            Ms::Fresh(m) => {
-                ResourceArc::new(CompiledMs(m.with_source(spec).map_err(|_| Fail::BadArg)?))
-            }
-        })
+        let fresh = match self {
+            Ms::Compiled(r) => return Ok(r),
+            Ms::Fresh(m) => m,
+            Ms::Lent(_) => MatchSpec::compile(spec, false).map_err(|_| Fail::BadArg)?,
+        };
+        Ok(ResourceArc::new(CompiledMs(
+            fresh.with_source(spec).map_err(|_| Fail::BadArg)?,
+        )))
     }
 }
 
 /// A spec term, or `{$shards_ms, CompiledMs}` from the Erlang side's own
-/// calls (a compiled spec passed by a user is not a spec, as for ETS).
-/// `None` when the spec must first be checked by ETS (`$shards_verify`).
-fn ms_arg(t: Term<'_>) -> Option<Ms> {
+/// calls (a compiled spec passed by a user is not a spec, as for ETS), for
+/// a table of key position `keypos`. `None` when the spec must first be
+/// checked by ETS (`$shards_verify`).
+fn ms_arg(t: Term<'_>, keypos: usize) -> Option<Ms> {
     if t.is_tuple() {
         if let Ok((tag, r)) = t.decode::<(Atom, ResourceArc<CompiledMs>)>() {
             if tag == atoms::compiled() {
@@ -111,7 +121,20 @@ fn ms_arg(t: Term<'_>) -> Option<Ms> {
             }
         }
     }
-    MatchSpec::compile(t, false).ok().map(Ms::Fresh)
+    let admit = match spec_cache::lookup(t, keypos) {
+        Ok(Cached::Shared(r)) => return Some(Ms::Compiled(r)),
+        Ok(Cached::Lent(l)) => return Some(Ms::Lent(l)),
+        Err(admit) => admit,
+    };
+    let ms = MatchSpec::compile(t, false).ok()?;
+    Some(match admit {
+        Some(sig) => match spec_cache::insert(sig, t, keypos, ms) {
+            Some(Cached::Shared(r)) => Ms::Compiled(r),
+            Some(Cached::Lent(l)) => Ms::Lent(l),
+            None => Ms::Fresh(MatchSpec::compile(t, false).ok()?),
+        },
+        None => Ms::Fresh(ms),
+    })
 }
 
 /// ETS access rules for the process `pid` (the caller, also when a helper
@@ -240,15 +263,19 @@ fn replacement(env: Env<'_>, tab: &Table, old: &Obj, t: Term<'_>) -> Option<Edit
     same_key.then_some(Edit::Replace(new.obj))
 }
 
-/// Calls `f` on each object in iteration order, prefetching a few objects
-/// ahead; stops when `f` returns false.
-fn each_prefetched<'o>(objs: impl Iterator<Item = &'o Obj>, mut f: impl FnMut(&'o Obj) -> bool) {
+/// Calls `f` on each item in iteration order, prefetching the objects
+/// (`obj`) of a few items ahead; stops when `f` returns false.
+fn each_prefetched<'o, I: Copy>(
+    items: impl Iterator<Item = I>,
+    obj: impl Fn(I) -> &'o Obj,
+    mut f: impl FnMut(I) -> bool,
+) {
     const AHEAD: usize = 16;
-    let mut ring: [Option<&'o Obj>; AHEAD] = [None; AHEAD];
+    let mut ring: [Option<I>; AHEAD] = [None; AHEAD];
     let mut n = 0;
-    for o in objs {
-        o.prefetch();
-        if let Some(prev) = ring[n % AHEAD].replace(o) {
+    for it in items {
+        obj(it).prefetch();
+        if let Some(prev) = ring[n % AHEAD].replace(it) {
             if !f(prev) {
                 return;
             }
@@ -256,8 +283,8 @@ fn each_prefetched<'o>(objs: impl Iterator<Item = &'o Obj>, mut f: impl FnMut(&'
         n += 1;
     }
     for k in 0..AHEAD {
-        if let Some(o) = ring[(n + k) % AHEAD].take() {
-            if !f(o) {
+        if let Some(it) = ring[(n + k) % AHEAD].take() {
+            if !f(it) {
                 return;
             }
         }
@@ -288,10 +315,14 @@ fn scan<'a>(
         match op {
             Op::Select | Op::Count => {
                 let part = tab.read(l);
-                each_prefetched(part.iter(), |o| {
-                    visit(op, ms, run, o, acc);
-                    true
-                });
+                each_prefetched(
+                    part.iter(),
+                    |o| o,
+                    |o| {
+                        visit(op, ms, run, o, acc);
+                        true
+                    },
+                );
             }
             Op::Delete | Op::Replace => {
                 let garbage = tab
@@ -316,7 +347,8 @@ fn locks_of(tab: &Table, hash: u64) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// Runs `op` on the objects with the keys every head fixes, if they do;
-/// false when a scan is needed.
+/// false when a scan is needed. An ordered_set's results come in key order,
+/// or in reverse key order when `reverse`.
 fn by_keys<'a>(
     op: Op,
     env: Env<'a>,
@@ -324,23 +356,36 @@ fn by_keys<'a>(
     ms: &MatchSpec,
     run: &Runner<'a>,
     acc: &mut Acc<'a>,
+    reverse: bool,
 ) -> Res<bool> {
     let keypos = tab.keypos;
-    let mut canonical = Vec::new();
-    if !ms.each_bound_key(keypos, |k| canonical.push(k.to_vec())) {
+    // Most specs fix one key: it needs no vector.
+    let mut first: Option<Key> = None;
+    let mut more: Vec<Key> = Vec::new();
+    let mut failed = None;
+    let bound = ms.each_bound_key(keypos, |k| match key_of_canonical(env, tab, k) {
+        Ok(key) if first.is_none() => first = Some(key),
+        Ok(key) => more.push(key),
+        Err(e) => failed = failed.take().or(Some(e)),
+    });
+    if !bound {
         return Ok(false);
     }
-    let mut keys = canonical
-        .iter()
-        .map(|k| key_of_canonical(env, tab, k))
-        .collect::<Res<Vec<Key>>>()?;
-    if tab.kind == Kind::OrderedSet {
-        // Greatest first (results are consed), each key once (1 and 1.0 are
-        // one ordered_set key).
-        keys.sort_by(|a, b| b.bytes().cmp(a.bytes()));
-        keys.dedup_by(|a, b| a.bytes() == b.bytes());
+    if let Some(e) = failed {
+        return Err(e);
     }
-    for k in &keys {
+    if tab.kind == Kind::OrderedSet && !more.is_empty() {
+        // Greatest first (results are consed; smallest first for reverse
+        // order), each key once (1 and 1.0 are one ordered_set key).
+        more.extend(first.take());
+        if reverse {
+            more.sort_by(|a, b| a.bytes().cmp(b.bytes()));
+        } else {
+            more.sort_by(|a, b| b.bytes().cmp(a.bytes()));
+        }
+        more.dedup_by(|a, b| a.bytes() == b.bytes());
+    }
+    for k in first.iter().chain(more.iter()) {
         for l in locks_of(tab, k.hash) {
             match op {
                 Op::Select | Op::Count => {
@@ -405,21 +450,15 @@ fn check_replace<'a>(env: Env<'a>, spec: Term<'a>, ms: &MatchSpec, keypos: usize
 /// select_delete/2, select_replace/2). Replies `{Results, Fallbacks}`,
 /// `$shards_verify` (let ETS check the spec first), or `{$shards_dirty,
 /// CompiledMs, Locks}` (scan on dirty schedulers).
-#[rustler::nif]
-fn select_all<'a>(
-    env: Env<'a>,
-    op: Atom,
-    t: Term<'a>,
-    spec: Term<'a>,
-) -> rustler::NifResult<Term<'a>> {
+fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> rustler::NifResult<Term<'a>> {
     run(|| {
-        let op = Op::parse(op)?;
+        let op = Op::parse(op.decode()?)?;
         let tab = resolve(t)?;
         check_access(env, &tab, op.access())?;
         if op == Op::Replace && tab.kind == Kind::Bag {
             return Err(cause(atoms::table_type())); // whatever the spec
         }
-        let Some(ms) = ms_arg(spec) else {
+        let Some(ms) = ms_arg(spec, tab.keypos) else {
             return Ok(atoms::verify().encode(env));
         };
         if op == Op::Replace {
@@ -427,7 +466,7 @@ fn select_all<'a>(
         }
         let runner = Runner::new(env, env.pid().encode(env));
         let mut acc = Acc::new(env);
-        if by_keys(op, env, &tab, ms.spec(), &runner, &mut acc)? {
+        if by_keys(op, env, &tab, ms.spec(), &runner, &mut acc, false)? {
             return Ok(acc.reply(op));
         }
         if tab.size() > DIRTY_SCAN {
@@ -446,6 +485,8 @@ fn select_all<'a>(
         Ok(acc.reply(op))
     })
 }
+
+hot_nif!("select_all", 3, select_all);
 
 /// `select_dirty(Op, Tab, CompiledMs, From, To, Caller)`: the scan of locks
 /// `From..To` on a dirty scheduler, on behalf of `Caller` (what `self()`
@@ -473,12 +514,64 @@ fn select_dirty<'a>(
     })
 }
 
+/// The locks of a parallel scan, handed out one at a time to whichever
+/// worker asks next: a worker that gets less CPU (or starts late) takes
+/// fewer locks, instead of leaving the others waiting for its fixed share.
+pub struct ScanJob {
+    next: AtomicUsize,
+}
+
+#[rustler::resource_impl]
+impl rustler::Resource for ScanJob {}
+
+/// `scan_job()`: a fresh job, from lock 0.
+#[rustler::nif]
+fn scan_job() -> ResourceArc<ScanJob> {
+    ResourceArc::new(ScanJob {
+        next: AtomicUsize::new(0),
+    })
+}
+
+/// `select_job(Op, Tab, CompiledMs, Job, Caller)`: one worker of a parallel
+/// scan, on a dirty scheduler: scans the locks it claims from `Job` until
+/// none is left, on behalf of `Caller` (as `select_dirty`).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn select_job<'a>(
+    env: Env<'a>,
+    op: Atom,
+    t: Term<'a>,
+    ms: ResourceArc<CompiledMs>,
+    job: ResourceArc<ScanJob>,
+    caller: LocalPid,
+) -> rustler::NifResult<Term<'a>> {
+    run(|| {
+        let op = Op::parse(op)?;
+        let tab = resolve(t)?;
+        let caller = caller.encode(env);
+        check_access_of(&tab, op.access(), crate::codec::to_raw(caller.as_c_arg()))?;
+        let runner = Runner::new(env, caller);
+        let mut acc = Acc::new(env);
+        loop {
+            let l = job.next.fetch_add(1, Ordering::Relaxed);
+            if l >= tab.lock_count() {
+                break;
+            }
+            scan(op, env, &tab, &ms.0, &runner, l..l + 1, &mut acc);
+        }
+        Ok(acc.reply(op))
+    })
+}
+
 /// `select_chunk(Tab, Spec, Cursor, Want)`: up to `Want` results (matches
-/// plus fallbacks) from `Cursor` (`start` or `{Lock, Skip}`), examining a
-/// bounded number of objects. Replies `{Results, Count, Fallbacks, Next,
-/// CompiledMs, TableId}` with `Next` a cursor or `$end_of_table` (TableId
-/// names this very table in continuations, whatever its name becomes), or
-/// `$shards_verify`.
+/// plus fallbacks) from `Cursor`, examining a bounded number of objects.
+/// Cursors: `start`; `reverse` (an ordered_set from its greatest key, for
+/// select_reverse/3); `{Lock, Pos, Sub}` (a hashed table's traversal
+/// position: resuming there walks nothing again); `{ordered | reverse,
+/// SortKey}` (an ordered_set after or before that key). Replies `{Results,
+/// Count, Fallbacks, Next, CompiledMs, TableId}` with `Next` a cursor or
+/// `$end_of_table` (TableId names this very table in continuations,
+/// whatever its name becomes; CompiledMs is `$end_of_table` too when the
+/// chunk is the last and needs no ETS), or `$shards_verify`.
 #[rustler::nif]
 fn select_chunk<'a>(
     env: Env<'a>,
@@ -494,90 +587,114 @@ fn select_chunk<'a>(
             Ok(w) if (1..(1 << 59)).contains(&w) => w as usize,
             _ => return Err(Fail::BadArg),
         };
-        let Some(ms) = ms_arg(spec) else {
+        let Some(ms) = ms_arg(spec, tab.keypos) else {
             return Ok(atoms::verify().encode(env));
         };
-        let ms = ms.into_arc(spec)?;
         let runner = Runner::new(env, env.pid().encode(env));
         let mut acc = Acc::new(env);
-        let start = cursor.decode::<Atom>().is_ok_and(|a| a == atoms::start());
+        let (start, reverse) = match cursor.decode::<Atom>() {
+            Ok(a) if a == atoms::start() => (true, false),
+            Ok(a) if a == atoms::reverse() => (true, true),
+            _ => (false, false),
+        };
         let eot = atoms::end_of_table().encode(env);
         let id = registry::by_id(tab.id)
             .map(|t| t.encode(env))
             .ok_or(cause(super::atoms::id()))?;
-        let reply = |acc: Acc<'a>, next: Term<'a>, ms: ResourceArc<CompiledMs>| {
+        let reply = |acc: Acc<'a>, next: Term<'a>, ms: Term<'a>| {
             (acc.results, acc.count, acc.fallbacks, next, ms, id).encode(env)
         };
-        if start && by_keys(Op::Select, env, &tab, &ms.0, &runner, &mut acc)? {
+        if start && by_keys(Op::Select, env, &tab, ms.spec(), &runner, &mut acc, reverse)? {
+            if acc.n_fallbacks == 0 && acc.count <= want {
+                // One chunk and no continuation: the Erlang side has no use
+                // for a compiled spec (a cached one need not be compiled again).
+                return Ok(reply(acc, eot, eot));
+            }
+            let ms = ms.into_arc(spec)?.encode(env);
             return Ok(reply(acc, eot, ms));
         }
+        let ms = ms.into_arc(spec)?;
+        let reply = |acc: Acc<'a>, next: Term<'a>, ms: ResourceArc<CompiledMs>| {
+            reply(acc, next, ms.encode(env))
+        };
         if tab.kind == Kind::OrderedSet {
-            return ordered_chunk(env, &tab, &ms, &runner, cursor, start, want)
+            let from = if start {
+                None
+            } else {
+                let (tag, bytes): (Atom, rustler::Binary) = cursor.decode()?;
+                let descending = if tag == atoms::ordered() {
+                    false
+                } else if tag == atoms::reverse() {
+                    true
+                } else {
+                    return Err(Fail::BadArg);
+                };
+                Some((SortKey::new(bytes.as_slice()), descending))
+            };
+            let descending = from.as_ref().map_or(reverse, |f| f.1);
+            let after = from.as_ref().map(|f| &f.0);
+            return ordered_chunk(env, &tab, &ms, &runner, after, descending, want)
                 .map(|(acc, next)| reply(acc, next, ms));
         }
-        let (mut lock, mut skip) = if start {
-            (0, 0)
+        let (mut lock, mut pos, mut sub) = if start {
+            (0, 0, 0)
         } else {
-            cursor.decode::<(usize, usize)>()?
+            cursor.decode::<(usize, usize, usize)>()?
         };
         let mut budget = CHUNK_BUDGET;
         while lock < tab.lock_count() {
-            let stopped = {
+            let mut stopped = false;
+            {
                 let part = tab.read(lock);
-                let mut stopped = false;
-                each_prefetched(part.iter().skip(skip), |o| {
-                    visit(Op::Select, &ms.0, &runner, o, &mut acc);
-                    skip += 1;
-                    budget = budget.saturating_sub(1);
-                    stopped = acc.count + acc.n_fallbacks >= want || budget == 0;
-                    !stopped
-                });
-                stopped
-            };
+                each_prefetched(
+                    part.iter_from(pos, sub),
+                    |(_, _, o)| o,
+                    |(b, i, o)| {
+                        visit(Op::Select, &ms.0, &runner, o, &mut acc);
+                        (pos, sub) = (b, i + 1);
+                        budget = budget.saturating_sub(1);
+                        stopped = acc.count + acc.n_fallbacks >= want || budget == 0;
+                        !stopped
+                    },
+                );
+            }
             if stopped {
-                return Ok(reply(acc, (lock, skip).encode(env), ms));
+                return Ok(reply(acc, (lock, pos, sub).encode(env), ms));
             }
             lock += 1;
-            skip = 0;
+            (pos, sub) = (0, 0);
         }
         Ok(reply(acc, eot, ms))
     })
 }
 
-/// A `select/3` chunk of an ordered_set: from after the cursor's sort key
-/// (`{ordered, Bytes}`), in key order. Returns the results and the next
-/// cursor (or `$end_of_table`).
+/// A chunk of an ordered_set: from after the sort key `after` (or from the
+/// first key), in key order, or from before it (the last key) in reverse
+/// key order when `descending`. Returns the results in that order and the
+/// next cursor (or `$end_of_table`). A chunk ends at an object left to ETS
+/// (the Erlang side puts ETS's results after the others).
 fn ordered_chunk<'a>(
     env: Env<'a>,
     tab: &Table,
     ms: &ResourceArc<CompiledMs>,
     runner: &Runner<'a>,
-    cursor: Term<'a>,
-    start: bool,
+    after: Option<&SortKey>,
+    descending: bool,
     want: usize,
 ) -> Res<(Acc<'a>, Term<'a>)> {
-    let after = if start {
-        None
-    } else {
-        let (tag, bytes): (Atom, rustler::Binary) = cursor.decode()?;
-        if tag != atoms::ordered() {
-            return Err(Fail::BadArg);
-        }
-        Some(SortKey::new(bytes.as_slice()))
-    };
     let mut acc = Acc::new(env);
     let mut budget = CHUNK_BUDGET;
     let mut stopped_at: Option<SortKey> = None;
-    traverse::merged_from(tab, after.as_ref(), false, |k, o| {
+    traverse::merged_from(tab, after, descending, |k, o| {
         visit(Op::Select, &ms.0, runner, o, &mut acc);
         budget = budget.saturating_sub(1);
-        if acc.count + acc.n_fallbacks >= want || budget == 0 {
+        if acc.count + acc.n_fallbacks >= want || budget == 0 || acc.n_fallbacks > 0 {
             stopped_at = Some(k.clone());
             return false;
         }
         true
     });
-    // Results were consed in key order: put them back in it.
+    // Results were consed in traversal order: put them back in it.
     let results = list_terms(acc.results)?;
     acc.results = results.into_iter().fold(nil(env), |l, t| cons(env, t, l));
     let next = match stopped_at {
@@ -586,7 +703,12 @@ fn ordered_chunk<'a>(
             let bytes = k.to_bytes();
             let mut bin = rustler::OwnedBinary::new(bytes.len());
             bin.as_mut_slice().copy_from_slice(&bytes);
-            (atoms::ordered(), bin.release(env)).encode(env)
+            let tag = if descending {
+                atoms::reverse()
+            } else {
+                atoms::ordered()
+            };
+            (tag, bin.release(env)).encode(env)
         }
     };
     Ok((acc, next))

@@ -126,6 +126,23 @@ impl BagStore {
         self.map.iter().flatten()
     }
 
+    /// The objects from traversal position `from` on, the first `skip`
+    /// objects of that position's key left out, each with its position and
+    /// its index among its key's objects.
+    pub fn iter_from(
+        &self,
+        from: usize,
+        skip: usize,
+    ) -> impl Iterator<Item = (usize, usize, &Obj)> {
+        self.map.iter_from(from).flat_map(move |(b, objs)| {
+            let first = if b == from { skip } else { 0 };
+            objs.iter()
+                .enumerate()
+                .skip(first)
+                .map(move |(i, o)| (b, i, o))
+        })
+    }
+
     /// Keeps the objects for which `keep` is true.
     pub fn retain(&mut self, keypos: usize, mut keep: impl FnMut(&Obj) -> bool) {
         let (mut objects, mut bytes) = (0, 0);

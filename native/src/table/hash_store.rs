@@ -233,6 +233,26 @@ impl<T: Clone> HashStore<T> {
             .or_else(|| f.overflow_removed.get(key).copied())
     }
 
+    /// The live entries from traversal position `from` on, in traversal
+    /// order, with their positions (for scans that stop and resume).
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &T)> + '_ {
+        let n = self.main.num_buckets();
+        let fixed = self.fixed.as_deref();
+        // Full buckets come in index order, found a group of control bytes
+        // at a time; those before `from` cost next to nothing to pass.
+        let main = self
+            .main
+            .iter_buckets()
+            .skip_while(move |&b| b < from)
+            .filter(move |b| fixed.is_none_or(|f| !f.dead.contains(b)))
+            .filter_map(move |b| self.main.get_bucket(b).map(|v| (b, v)));
+        let overflow = fixed.into_iter().flat_map(move |f| {
+            (from.saturating_sub(n)..f.overflow.num_buckets())
+                .filter_map(move |b| f.overflow.get_bucket(b).map(|v| (n + b, v)))
+        });
+        main.chain(overflow)
+    }
+
     /// The first live entry at traversal position `from` or after it.
     pub fn next_from(&self, from: usize) -> Option<(usize, &T)> {
         let n = self.main.num_buckets();

@@ -196,6 +196,26 @@ impl Partition {
         }
     }
 
+    /// The objects of a hashed partition from traversal position `(pos,
+    /// sub)` on (`sub`: index among the objects of the key at `pos`), each
+    /// with its own position: where a scan that stops can resume without
+    /// walking again what it has seen. Empty for an ordered_set.
+    pub fn iter_from(
+        &self,
+        pos: usize,
+        sub: usize,
+    ) -> Box<dyn Iterator<Item = (usize, usize, &Obj)> + '_> {
+        match self {
+            Partition::Set(s) => Box::new(
+                s.iter_from(pos)
+                    .filter(move |&(b, _)| b != pos || sub == 0)
+                    .map(|(b, o)| (b, 0, o)),
+            ),
+            Partition::Bag(s) => Box::new(s.iter_from(pos, sub)),
+            Partition::Ordered(_) => Box::new(std::iter::empty()),
+        }
+    }
+
     /// Visits every object, keeping, removing or replacing it (a
     /// replacement has the same key). Returns the replaced objects, for the
     /// caller to drop after releasing the lock.

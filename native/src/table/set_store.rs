@@ -136,6 +136,11 @@ impl SetStore {
         self.map.position(hash, Self::matches(keypos, key), key)
     }
 
+    /// The objects from traversal position `from` on, with their positions.
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Obj)> {
+        self.map.iter_from(from)
+    }
+
     /// The first object in bucket `from` or after it.
     pub fn next_from(&self, from: usize) -> Option<(usize, &Obj)> {
         self.map.next_from(from)
