@@ -27,27 +27,11 @@ known_test_() ->
         false -> [];
         true -> [{"next/2 from the key of a failed update_counter/4 on a fixed set",
                   fun next_after_failed_update_counter/0},
-                 {"ordered_set: funs as keys in the VM's order", fun fun_keys_in_order/0},
                  {"a crashed owner's table is gone by its 'DOWN' (5000 crashes)",
                   {timeout, 300, fun table_gone_by_owner_down/0}}]
     end.
 
 r(F) -> shards_test_util:r(F).
-
-%% Sort keys order funs by their external format, which is not how the VM
-%% compares two funs (module, then index and uniq, then free variables).
-fun_keys_in_order() ->
-    Y = 1,
-    Funs = [fun lists:map/2, fun erlang:length/1, fun(X) -> X + Y end, fun() -> ok end,
-            fun(A, B) -> {A, B} end, fun shards:new/2],
-    Run = fun(M) ->
-                  T = M:new(funs, [ordered_set]),
-                  M:insert(T, [{F, I} || {I, F} <- lists:enumerate(Funs)]),
-                  R = [I || {_, I} <- M:tab2list(T)],
-                  M:delete(T),
-                  R
-          end,
-    ?assertEqual(Run(ets), Run(shards)).
 
 table_gone_by_owner_down() ->
     Busy = [spawn(fun Spin() -> _ = erlang:phash2(make_ref()), Spin() end)

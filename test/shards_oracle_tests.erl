@@ -1144,3 +1144,23 @@ meta_last_arities() ->
          {meta, delete_all_objects, ['$T']},
          Tab2List],
     ?assertSame([public], Steps).
+
+%% ordered_set keys that are funs, in the VM's order: local funs (module,
+%% index, uniq, free variables compared with ==) before external ones
+%% (module, function, arity).
+fun_keys_in_order_test() ->
+    Funs = [fun lists:map/2, fun erlang:length/1, adder(1), adder(1.0), adder(0),
+            adder({a, 2}), fun() -> ok end, fun(A, B) -> {A, B} end, fun shards:new/2,
+            fun lists:map/3, fun lists:all/2],
+    Objs = [{F, I} || {I, F} <- lists:enumerate(Funs)],
+    Run = fun(M, Opts) ->
+                  T = M:new(funs, [ordered_set | Opts]),
+                  M:insert(T, Objs),
+                  R = {[I || {_, I} <- M:tab2list(T)], M:info(T, size),
+                       [M:lookup(T, F) || F <- Funs]},
+                  M:delete(T),
+                  R
+          end,
+    [?assertEqual(Run(ets, []), Run(shards, [{partitions, P}])) || P <- [1, 2, 7]].
+
+adder(Y) -> fun(X) -> X + Y end.

@@ -2,9 +2,9 @@
 //!
 //! Pids, ports and references are ordered as the VM orders them: node name,
 //! then node creation, then their numbers (pid serial before pid number;
-//! reference words from the most significant). Funs are ordered by their
-//! external format, which groups them by module like the VM does but may
-//! order two funs of one module differently from it.
+//! reference words from the most significant). Funs too: local funs by
+//! module, index, old uniq, number of free variables, then the variables;
+//! after them external funs (`fun M:F/A`) by module, function, arity.
 
 use super::order::{self, *};
 use rustler::sys::*;
@@ -110,8 +110,7 @@ unsafe fn put_term(
         }
         _ => {
             out.push(FUN);
-            let ext = external(env, t)?;
-            put_bits(out, &ext, ext.len() * 8);
+            put_fun(env, &external(env, t)?, exact, out)?;
         }
     }
     Ok(())
@@ -208,11 +207,83 @@ const NEWER_REFERENCE_EXT: u8 = 90;
 const NEW_PID_EXT: u8 = 88;
 const NEW_PORT_EXT: u8 = 89;
 const V4_PORT_EXT: u8 = 120;
+const NEW_FUN_EXT: u8 = 112;
+const EXPORT_EXT: u8 = 113;
+const SMALL_INTEGER_EXT: u8 = 97;
+const INTEGER_EXT: u8 = 98;
 
 fn take<'a>(b: &'a [u8], p: &mut usize, n: usize) -> Result<&'a [u8], NoKey> {
     let s = b.get(*p..*p + n).ok_or(NoKey)?;
     *p += n;
     Ok(s)
+}
+
+/// A fun as the VM compares two funs (erts_cmp in utils.c); see the
+/// module doc.
+unsafe fn put_fun(
+    env: *mut ErlNifEnv,
+    ext: &[u8],
+    exact: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), NoKey> {
+    let mut p = 1;
+    match take(ext, &mut p, 1)?[0] {
+        NEW_FUN_EXT => {
+            out.push(0);
+            take(ext, &mut p, 4 + 1 + 16)?; // size, arity, md5
+            let index = read_u32(ext, &mut p)?;
+            let num_free = read_u32(ext, &mut p)? as usize;
+            put_node(ext, &mut p, out)?; // the module, as an atom's text
+            read_int(ext, &mut p)?; // old index
+            let old_uniq = read_int(ext, &mut p)?;
+            put_count(out, index as usize);
+            order::put_i64(out, old_uniq);
+            put_count(out, num_free);
+            // The creator's pid, then the free variables.
+            let terms = ext_terms(env, &ext[p..], 1 + num_free)?;
+            for &v in &terms[1..] {
+                put_term(env, v, exact, out)?;
+            }
+        }
+        EXPORT_EXT => {
+            out.push(1);
+            put_node(ext, &mut p, out)?; // module
+            put_node(ext, &mut p, out)?; // function
+            put_count(out, read_int(ext, &mut p)? as usize);
+        }
+        _ => return Err(NoKey),
+    }
+    Ok(())
+}
+
+/// An integer in the external format (SMALL_INTEGER_EXT or INTEGER_EXT).
+fn read_int(b: &[u8], p: &mut usize) -> Result<i64, NoKey> {
+    match take(b, p, 1)?[0] {
+        SMALL_INTEGER_EXT => Ok(i64::from(take(b, p, 1)?[0])),
+        INTEGER_EXT => Ok(i64::from(read_u32(b, p)? as i32)),
+        _ => Err(NoKey),
+    }
+}
+
+/// The first `n` terms written one after another in `bytes` (external
+/// format without the version byte), as terms of `env`.
+unsafe fn ext_terms(env: *mut ErlNifEnv, bytes: &[u8], n: usize) -> Result<Vec<ErlNifTerm>, NoKey> {
+    let mut terms = Vec::with_capacity(n);
+    let mut p = 0;
+    let mut buf = Vec::with_capacity(bytes.len() + 1);
+    for _ in 0..n {
+        buf.clear();
+        buf.push(131);
+        buf.extend_from_slice(bytes.get(p..).ok_or(NoKey)?);
+        let mut t = super::from_raw(0);
+        let used = enif_binary_to_term(env, buf.as_ptr(), buf.len(), &mut t, 0);
+        if used == 0 {
+            return Err(NoKey);
+        }
+        p += used - 1;
+        terms.push(t);
+    }
+    Ok(terms)
 }
 
 fn read_u32(b: &[u8], p: &mut usize) -> Result<u32, NoKey> {
