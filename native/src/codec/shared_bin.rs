@@ -92,11 +92,11 @@ unsafe extern "C" fn free_held(_env: *mut ErlNifEnv, obj: *mut c_void) {
 /// # Safety
 /// `term` must be a live term of the calling NIF's environment.
 pub unsafe fn hold(term: ErlNifTerm) -> Option<(*mut c_void, usize)> {
+    // The copy of a refc binary is a new reference to the same bytes, which
+    // no process can change any more (inspecting it makes it read-only, and
+    // an unaligned one is aligned in a copy owned by the environment).
     // SAFETY: a fresh process-independent environment, owned here until
-    // handed to the resource; the copy of a refc binary is a new reference
-    // to the same bytes, which no process can change any more (inspecting
-    // it makes it read-only, and an unaligned one is aligned in a copy
-    // owned by the environment).
+    // handed to the resource; `term` is live (the caller's contract).
     unsafe {
         let own = enif_alloc_env();
         let copy = enif_make_copy(own, term);
