@@ -184,6 +184,21 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// A tuple's elements, read in place (no copy), or `None` for a non-tuple.
+pub fn tuple_elems<'a>(t: Term<'a>) -> Option<&'a [ErlNifTerm]> {
+    let mut arity = 0;
+    let mut elems: *const ErlNifTerm = std::ptr::null();
+    // SAFETY: `t` is a live term of its environment; on success `elems`
+    // points at `arity` terms that live as long as `t`.
+    let ok =
+        unsafe { enif_get_tuple(t.get_env().as_c_arg(), t.as_c_arg(), &mut arity, &mut elems) };
+    if ok == 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    Some(unsafe { std::slice::from_raw_parts(elems, arity as usize) })
+}
+
 pub fn with_encoder<R>(env: Env<'_>, f: impl FnOnce(&mut Encoder) -> R) -> R {
     let scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     let mut enc = Encoder::with_scratch(env.as_c_arg(), scratch);
@@ -342,22 +357,15 @@ pub fn encode_object_into(
     enc: &mut Encoder,
 ) -> Res<ObjKey> {
     let keypos = tab.keypos;
-    let mut arity = 0;
-    let mut elems: *const ErlNifTerm = std::ptr::null();
-    // SAFETY: `term` belongs to `env`; on success `elems` points at `arity` terms.
-    if unsafe { enif_get_tuple(env.as_c_arg(), term.as_c_arg(), &mut arity, &mut elems) } == 0
-        || (arity as usize) < keypos
-    {
-        return Err(Fail::BadArg);
-    }
+    let elems = tuple_elems(term)
+        .filter(|e| e.len() >= keypos)
+        .ok_or(Fail::BadArg)?;
     enc.out.clear();
     enc.out.push(TUPLE);
-    format::put_varint(&mut enc.out, arity as usize);
+    format::put_varint(&mut enc.out, elems.len());
     let mut key_range = (0, 0);
-    for i in 0..arity as usize {
+    for (i, &e) in elems.iter().enumerate() {
         let start = enc.out.len();
-        // SAFETY: i < arity.
-        let e = unsafe { *elems.add(i) };
         enc.term(e, i + 1 != keypos).map_err(|_| Fail::BadArg)?;
         if i + 1 == keypos {
             key_range = (start, enc.out.len());
@@ -366,8 +374,8 @@ pub fn encode_object_into(
     let key = &enc.out[key_range.0..key_range.1];
     let neg_zero = format::contains_neg_zero(key);
     if tab.kind == Kind::OrderedSet {
-        // SAFETY: keypos <= arity.
-        let key_term = unsafe { Term::new(env, *elems.add(keypos - 1)) };
+        // SAFETY: an element of the live tuple `term` (keypos <= arity).
+        let key_term = unsafe { Term::new(env, elems[keypos - 1]) };
         let sk = sort_key_of(env, key_term)?;
         return Ok(ObjKey {
             hash: sk.hash,

@@ -13,10 +13,11 @@
 //!   that keeps changing) only pay for the hash.
 
 use super::select::CompiledMs;
+use super::tuple_elems;
 use crate::ms::{constant_pattern, is_constant_pattern, MatchSpec, Pat};
 use rustler::sys::{
-    enif_alloc_env, enif_free_env, enif_get_tuple, enif_hash, enif_is_identical, enif_make_copy,
-    ErlNifEnv, ErlNifHash, ErlNifTerm,
+    enif_alloc_env, enif_free_env, enif_hash, enif_is_identical, enif_make_copy, ErlNifEnv,
+    ErlNifHash, ErlNifTerm,
 };
 use rustler::{Env, ResourceArc, Term};
 use std::cell::RefCell;
@@ -246,28 +247,13 @@ fn identical(a: ErlNifTerm, b: ErlNifTerm) -> bool {
     unsafe { enif_is_identical(a, b) != 0 }
 }
 
-/// A tuple's elements, read in place.
-fn tuple<'a>(t: Term<'a>) -> Option<&'a [ErlNifTerm]> {
-    let mut arity = 0;
-    let mut elems: *const ErlNifTerm = std::ptr::null();
-    // SAFETY: `t` is a live term of its environment; on success `elems`
-    // points at `arity` terms that live as long as `t`.
-    let ok =
-        unsafe { enif_get_tuple(t.get_env().as_c_arg(), t.as_c_arg(), &mut arity, &mut elems) };
-    if ok == 0 {
-        return None;
-    }
-    // SAFETY: as above.
-    Some(unsafe { std::slice::from_raw_parts(elems, arity as usize) })
-}
-
 /// A clause `{Head, Guards, Body}` whose head is a tuple with a constant
 /// key (element `keypos`): the head's elements, the guards and the body.
 fn keyed_clause<'a>(clause: Term<'a>, keypos: usize) -> Option<Keyed<'a>> {
     let env = clause.get_env();
-    let parts = tuple(clause).filter(|p| p.len() == 3)?;
+    let parts = tuple_elems(clause).filter(|p| p.len() == 3)?;
     // SAFETY: an element of a live tuple of `env`.
-    let head = tuple(unsafe { Term::new(env, parts[0]) }).filter(|es| es.len() >= keypos)?;
+    let head = tuple_elems(unsafe { Term::new(env, parts[0]) }).filter(|es| es.len() >= keypos)?;
     // SAFETY: as above.
     let key = unsafe { Term::new(env, head[keypos - 1]) };
     is_constant_pattern(key).then_some(Keyed {

@@ -77,15 +77,19 @@ fn parse_counter_op(t: Term<'_>, keypos: usize) -> Res<CounterOp> {
     }
 }
 
-/// The default tuple of the /4 forms (`[]` when absent, else `{Default}`).
-/// ETS refuses a default that is not a tuple before anything else.
-fn default_tuple(default: Term<'_>) -> Res<Option<Vec<Term<'_>>>> {
+/// The elements of the default tuple of the /4 forms (`[]` when absent,
+/// else `{Default}`), read in place. ETS refuses a default that is not a
+/// tuple before anything else.
+fn default_tuple(default: Term<'_>) -> Res<Option<&[ErlNifTerm]>> {
     if default.is_empty_list() {
         return Ok(None);
     }
-    let wrapped = rustler::types::tuple::get_tuple(default).map_err(|_| Fail::BadArg)?;
-    let elems = rustler::types::tuple::get_tuple(wrapped[0]).map_err(|_| Fail::BadArg)?;
-    Ok(Some(elems))
+    let wrapped = tuple_elems(default)
+        .filter(|w| w.len() == 1)
+        .ok_or(Fail::BadArg)?;
+    // SAFETY: the element of a live tuple of `default`'s environment.
+    let elems = tuple_elems(unsafe { Term::new(default.get_env(), wrapped[0]) });
+    elems.map(Some).ok_or(Fail::BadArg)
 }
 
 /// The default object to insert, with its key element replaced by `key`.
@@ -93,17 +97,17 @@ fn default_object<'a>(
     env: Env<'a>,
     tab: &Table,
     key: Term<'a>,
-    default: Option<Vec<Term<'a>>>,
+    default: Option<&[ErlNifTerm]>,
 ) -> Res<Option<Encoded>> {
     let keypos = tab.keypos;
-    let Some(mut elems) = default else {
+    let Some(elems) = default else {
         return Ok(None);
     };
     if elems.len() < keypos {
         return Err(cause(atoms::position()));
     }
-    elems[keypos - 1] = key;
-    let raw: Vec<ErlNifTerm> = elems.iter().map(|e| e.as_c_arg()).collect();
+    let mut raw = elems.to_vec();
+    raw[keypos - 1] = key.as_c_arg();
     // SAFETY: `raw` holds valid terms of `env`.
     let tuple = unsafe {
         Term::new(
@@ -218,12 +222,7 @@ fn counter_fast<'a>(
     default: Term<'a>,
     route: &Route,
 ) -> Option<Term<'a>> {
-    let default_ok = default.is_empty_list()
-        || tuple_elems(default).is_some_and(|d| {
-            // SAFETY: an element of a live tuple of `env`.
-            d.len() == 1 && tuple_elems(unsafe { Term::new(env, d[0]) }).is_some()
-        });
-    if tab.kind.is_bag() || op.is_list() || !default_ok {
+    if tab.kind.is_bag() || op.is_list() || default_tuple(default).is_err() {
         return None;
     }
     let op = parse_counter_op(op, tab.keypos).ok()?;
@@ -233,17 +232,6 @@ fn counter_fast<'a>(
     let obj = part.get_mut(tab.keypos, k.hash, k.bytes())?;
     let v = counter_in_place(env, obj, &op, tab.keypos).ok()??;
     Some(v.to_term(env))
-}
-
-/// The elements of `t` if it is a tuple, borrowed from it (no copy).
-fn tuple_elems<'a>(t: Term<'a>) -> Option<&'a [ErlNifTerm]> {
-    let mut arity = 0;
-    let mut elems = std::ptr::null();
-    // SAFETY: `t` is a live term of its environment.
-    let ok =
-        unsafe { enif_get_tuple(t.get_env().as_c_arg(), t.as_c_arg(), &mut arity, &mut elems) };
-    // SAFETY: the tuple's elements, alive as long as the term.
-    (ok != 0).then(|| unsafe { std::slice::from_raw_parts(elems, arity as usize) })
 }
 
 /// The common case, without allocating: one op on a small-integer element

@@ -110,20 +110,22 @@ impl Index {
     /// A hash of a short key (folded multiply: the tree's keys are sorted
     /// prefixes, so their raw bits are anything but uniform).
     fn hash(k: &SortKey) -> u64 {
-        let lo = (k.head as u64) ^ u64::from(k.short_len).rotate_left(56);
-        let hi = ((k.head >> 64) as u64) ^ 0x9e37_79b9_7f4a_7c15;
+        Self::hash_of(k.head, k.short_len)
+    }
+
+    fn hash_of(head: u128, len: u8) -> u64 {
+        let lo = (head as u64) ^ u64::from(len).rotate_left(56);
+        let hi = ((head >> 64) as u64) ^ 0x9e37_79b9_7f4a_7c15;
         let m = u128::from(lo) * u128::from(hi);
         (m as u64) ^ ((m >> 64) as u64)
     }
 
     fn find(&self, k: &SortKey) -> Option<&Slot> {
-        self.0
-            .find(Self::hash(k), |s| s.head == k.head && s.len == k.short_len)
+        self.0.find(Self::hash(k), Self::is(k))
     }
 
     fn find_mut(&mut self, k: &SortKey) -> Option<&mut Slot> {
-        self.0
-            .find_mut(Self::hash(k), |s| s.head == k.head && s.len == k.short_len)
+        self.0.find_mut(Self::hash(k), Self::is(k))
     }
 
     /// Points `k` at `obj` (which the tree now holds under `k`).
@@ -152,20 +154,18 @@ impl Index {
             return;
         }
         let hash = Self::hash(k);
-        if let Ok(e) = self
-            .0
-            .find_entry(hash, |s| s.head == k.head && s.len == k.short_len)
-        {
+        if let Ok(e) = self.0.find_entry(hash, Self::is(k)) {
             e.remove();
         }
     }
 
+    /// Whether a slot is the one of `k`.
+    fn is(k: &SortKey) -> impl Fn(&Slot) -> bool + '_ {
+        move |s| s.head == k.head && s.len == k.short_len
+    }
+
     fn hash_slot(s: &Slot) -> u64 {
-        Self::hash(&SortKey {
-            head: s.head,
-            long: None,
-            short_len: s.len,
-        })
+        Self::hash_of(s.head, s.len)
     }
 }
 
