@@ -220,3 +220,50 @@ safe_fixtable_access_test() ->
     receive {res, ER, SR} -> ?assertEqual(ER, SR) end,
     shards:delete(S),
     ets:delete(E).
+
+%% An ordered_set walk interleaved with writes, in one process: each step's
+%% result is exact, so ets is the oracle for every next/prev. Writes land
+%% ahead of, behind and at the walk's position, so the cached keys ahead of
+%% each store (read ahead several at a time) must be dropped when their
+%% store changes. A second walk on another table, interleaved on the same
+%% scheduler, checks that walks do not mix their caches.
+ordered_walk_with_writes_matches_ets_test_() ->
+    {timeout, 60,
+     fun() ->
+             [walk_with_writes(P, Step, Seed) || P <- ?PARTITIONS, Step <- [next, prev],
+                                                 Seed <- [1, 2, 3]]
+     end}.
+
+walk_with_writes(P, Step, Seed) ->
+    rand:seed(exsss, {P, Seed, 7}),
+    Keys = shards_test_util:tricky_keys() ++ lists:seq(1, 300) ++ [K + 0.5 || K <- lists:seq(1, 50)],
+    Pick = fun() -> lists:nth(rand:uniform(length(Keys)), Keys) end,
+    Tabs = [{ets:new(e, [ordered_set, public]), shards:new(s, [ordered_set, public, {partitions, P}])}
+            || _ <- [a, b]],
+    [begin
+         Init = [{Pick(), I} || I <- lists:seq(1, 200)],
+         ets:insert(E, Init),
+         shards:insert(S, Init)
+     end || {E, S} <- Tabs],
+    Start = case Step of next -> first; prev -> last end,
+    Cursors = [{E, S, ets:Start(E)} || {E, S} <- Tabs],
+    [?assertEqual(K, shards:Start(S)) || {_, S, K} <- Cursors],
+    walk_steps(Cursors, Step, Pick, 0),
+    [begin ets:delete(E), shards:delete(S) end || {E, S} <- Tabs],
+    ok.
+
+walk_steps([], _, _, _) -> ok;
+walk_steps([{E, S, '$end_of_table'} | Rest], Step, Pick, N) ->
+    walk_steps(Rest, Step, Pick, N);
+walk_steps([{E, S, K} | Rest], Step, Pick, N) when N < 2000 ->
+    case rand:uniform(10) of
+        1 -> Obj = {Pick(), N}, ets:insert(E, Obj), shards:insert(S, Obj);
+        2 -> D = Pick(), ets:delete(E, D), shards:delete(S, D);
+        3 -> ets:delete(E, K), shards:delete(S, K);
+        4 -> Obj = {K, N}, ets:insert(E, Obj), shards:insert(S, Obj);
+        _ -> ok
+    end,
+    Expected = ets:Step(E, K),
+    ?assertEqual({K, Expected}, {K, shards:Step(S, K)}),
+    walk_steps(Rest ++ [{E, S, Expected}], Step, Pick, N + 1);
+walk_steps(_, _, _, _) -> ok.

@@ -2,9 +2,8 @@
 
 use super::*;
 use crate::codec::object::key_of;
-use crate::table::partition::Partition;
 use crate::table::Kind;
-use parking_lot::RwLockWriteGuard;
+use crate::table::WriteGuard;
 use rustler::Atom;
 
 /// Lists longer than this are inserted on a dirty scheduler (the Erlang side
@@ -28,10 +27,7 @@ fn long_list(t: Term<'_>) -> bool {
 
 /// Write-locks the partitions of `slots` (in index order) and returns, for
 /// each object, the index of its guard.
-fn lock_for<'t>(
-    tab: &'t Table,
-    slots: &[usize],
-) -> (Vec<(usize, RwLockWriteGuard<'t, Partition>)>, Vec<usize>) {
+fn lock_for<'t>(tab: &'t Table, slots: &[usize]) -> (Vec<(usize, WriteGuard<'t>)>, Vec<usize>) {
     let mut order: Vec<usize> = slots.to_vec();
     order.sort_unstable();
     order.dedup();
@@ -94,7 +90,7 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
 /// `guards`); returns what the puts replaced, to free after the locks.
 fn put_all(
     keypos: usize,
-    guards: &mut [(usize, RwLockWriteGuard<'_, Partition>)],
+    guards: &mut [(usize, WriteGuard<'_>)],
     which: &[usize],
     objs: Vec<Encoded>,
 ) -> Vec<Obj> {

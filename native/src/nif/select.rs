@@ -263,34 +263,6 @@ fn replacement(env: Env<'_>, tab: &Table, old: &Obj, t: Term<'_>) -> Option<Edit
     same_key.then_some(Edit::Replace(new.obj))
 }
 
-/// Calls `f` on each item in iteration order, prefetching the objects
-/// (`obj`) of a few items ahead; stops when `f` returns false.
-fn each_prefetched<'o, I: Copy>(
-    items: impl Iterator<Item = I>,
-    obj: impl Fn(I) -> &'o Obj,
-    mut f: impl FnMut(I) -> bool,
-) {
-    const AHEAD: usize = 16;
-    let mut ring: [Option<I>; AHEAD] = [None; AHEAD];
-    let mut n = 0;
-    for it in items {
-        obj(it).prefetch();
-        if let Some(prev) = ring[n % AHEAD].replace(it) {
-            if !f(prev) {
-                return;
-            }
-        }
-        n += 1;
-    }
-    for k in 0..AHEAD {
-        if let Some(it) = ring[(n + k) % AHEAD].take() {
-            if !f(it) {
-                return;
-            }
-        }
-    }
-}
-
 /// Runs `op` over the objects of `locks`.
 fn scan<'a>(
     op: Op,
@@ -301,21 +273,29 @@ fn scan<'a>(
     locks: Range<usize>,
     acc: &mut Acc<'a>,
 ) {
-    if tab.kind == Kind::OrderedSet && matches!(op, Op::Select | Op::Count) {
-        // One merged pass in key order, greatest first: consing the results
-        // leaves them in key order (ordered tables are never split into
-        // lock ranges).
-        traverse::merged_in_order(tab, true, |o| {
-            visit(op, ms, run, o, acc);
-            true
-        });
+    if tab.kind == Kind::OrderedSet && op == Op::Select {
+        // Greatest key first: consing the results leaves them in key order
+        // (ordered tables are never split into lock ranges). Only what
+        // matches, or is left to ETS, is merged across stores.
+        traverse::merged_kept(
+            tab,
+            true,
+            |o| match run.run(ms, o.bytes()) {
+                Outcome::NoMatch => None,
+                outcome => Some(outcome),
+            },
+            |outcome, o| match outcome {
+                Outcome::Match(t) => acc.push(t),
+                _ => acc.fall_back(o),
+            },
+        );
         return;
     }
     for l in locks {
         match op {
             Op::Select | Op::Count => {
                 let part = tab.read(l);
-                each_prefetched(
+                traverse::each_prefetched(
                     part.iter(),
                     |o| o,
                     |o| {
@@ -646,7 +626,7 @@ fn select_chunk<'a>(
             let mut stopped = false;
             {
                 let part = tab.read(lock);
-                each_prefetched(
+                traverse::each_prefetched(
                     part.iter_from(pos, sub),
                     |(_, _, o)| o,
                     |(b, i, o)| {

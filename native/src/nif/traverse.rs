@@ -10,6 +10,8 @@ use super::*;
 use crate::table::ordered_store::{OrderedStore, SortKey};
 use crate::table::partition::Partition;
 use parking_lot::RwLockReadGuard;
+use std::collections::binary_heap::PeekMut;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Calls `f` on every object of an ordered_set, merged across partitions in
 /// key order (greatest first when `descending`), until it returns false.
@@ -24,10 +26,10 @@ pub fn merged_from(
     tab: &Table,
     after: Option<&SortKey>,
     descending: bool,
-    mut f: impl FnMut(&SortKey, &Obj) -> bool,
+    f: impl FnMut(&SortKey, &Obj) -> bool,
 ) {
     let guards = read_all(tab);
-    let mut heads: Vec<_> = ordered_stores(&guards)
+    let iters = ordered_stores(&guards)
         .map(|s| {
             let it: Box<dyn Iterator<Item = (&SortKey, &Obj)>> = match (after, descending) {
                 (None, false) => Box::new(s.iter()),
@@ -35,37 +37,155 @@ pub fn merged_from(
                 (Some(k), false) => Box::new(s.range_after(k, false)),
                 (Some(k), true) => Box::new(s.range_before(k, false)),
             };
-            it.peekable()
+            it
         })
         .collect();
-    loop {
-        let mut best: Option<usize> = None;
-        for i in 0..heads.len() {
-            let Some(&(k, _)) = heads[i].peek() else {
-                continue;
+    merge(iters, descending, f);
+}
+
+/// As `merged_in_order`, for the objects `keep` maps to `Some`: each store
+/// is scanned in its own order first, and only what is kept is merged, so
+/// a selective scan pays little for the merge.
+pub fn merged_kept<T>(
+    tab: &Table,
+    descending: bool,
+    mut keep: impl FnMut(&Obj) -> Option<T>,
+    mut f: impl FnMut(T, &Obj),
+) {
+    let guards = read_all(tab);
+    let kept: Vec<Vec<(&SortKey, (T, &Obj))>> = ordered_stores(&guards)
+        .map(|s| {
+            let objs: Box<dyn Iterator<Item = (&SortKey, &Obj)>> = if descending {
+                Box::new(s.iter().rev())
+            } else {
+                Box::new(s.iter())
             };
-            let better = match best {
-                None => true,
-                Some(b) => {
-                    let bk = heads[b].peek().expect("best has a head").0;
-                    if descending {
-                        k > bk
-                    } else {
-                        k < bk
-                    }
-                }
-            };
-            if better {
-                best = Some(i);
+            let mut kept = Vec::new();
+            each_prefetched(
+                objs,
+                |(_, o)| o,
+                |(k, o)| {
+                    kept.extend(keep(o).map(|t| (k, (t, o))));
+                    true
+                },
+            );
+            kept
+        })
+        .collect();
+    merge(
+        kept.into_iter().map(Vec::into_iter).collect(),
+        descending,
+        |_, (t, o)| {
+            f(t, o);
+            true
+        },
+    );
+}
+
+/// Calls `f` on each item in iteration order, prefetching the objects
+/// (`obj`) of a few items ahead; stops when `f` returns false.
+pub fn each_prefetched<'o, I: Copy>(
+    items: impl Iterator<Item = I>,
+    obj: impl Fn(I) -> &'o Obj,
+    mut f: impl FnMut(I) -> bool,
+) {
+    const AHEAD: usize = 16;
+    let mut ring: [Option<I>; AHEAD] = [None; AHEAD];
+    let mut n = 0;
+    for it in items {
+        obj(it).prefetch();
+        if let Some(prev) = ring[n % AHEAD].replace(it) {
+            if !f(prev) {
+                return;
             }
         }
-        let Some(b) = best else { return };
-        let (k, obj) = heads[b].next().expect("best has a head");
-        if !f(k, obj) {
+        n += 1;
+    }
+    for k in 0..AHEAD {
+        if let Some(it) = ring[(n + k) % AHEAD].take() {
+            if !f(it) {
+                return;
+            }
+        }
+    }
+}
+
+/// Merges sequences each in key order (greatest first when `descending`)
+/// into one, calling `f` on each item until it returns false. A heap holds
+/// each sequence's next item: a step costs log(sequences) comparisons.
+fn merge<'s, X>(
+    mut seqs: Vec<impl Iterator<Item = (&'s SortKey, X)>>,
+    descending: bool,
+    mut f: impl FnMut(&'s SortKey, X) -> bool,
+) {
+    let mut heap: BinaryHeap<Head<'s, X>> = seqs
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, it)| Head::next(it, i, descending))
+        .collect();
+    // The closest item is replaced in place by its sequence's next one, so
+    // a step is one sift down (`PeekMut` sifts as it drops).
+    while let Some(mut top) = heap.peek_mut() {
+        let seq = top.seq;
+        let head = match Head::next(&mut seqs[seq], seq, descending) {
+            Some(next) => std::mem::replace(&mut *top, next),
+            None => PeekMut::pop(top),
+        };
+        if !f(head.key, head.item) {
             return;
         }
     }
 }
+
+/// One sequence's next item in a merge; the heap's greatest is the one to
+/// take next, so ascending merges order their keys reversed.
+struct Head<'s, X> {
+    key: &'s SortKey,
+    item: X,
+    seq: usize,
+    descending: bool,
+}
+
+impl<'s, X> Head<'s, X> {
+    fn next(
+        it: &mut impl Iterator<Item = (&'s SortKey, X)>,
+        seq: usize,
+        descending: bool,
+    ) -> Option<Head<'s, X>> {
+        let (key, item) = it.next()?;
+        Some(Head {
+            key,
+            item,
+            seq,
+            descending,
+        })
+    }
+}
+
+impl<X> Ord for Head<'_, X> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let by_key = self.key.cmp(other.key);
+        if self.descending {
+            by_key
+        } else {
+            by_key.reverse()
+        }
+    }
+}
+
+impl<X> PartialOrd for Head<'_, X> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<X> PartialEq for Head<'_, X> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl<X> Eq for Head<'_, X> {}
 
 fn read_all(tab: &Table) -> Vec<RwLockReadGuard<'_, Partition>> {
     (0..tab.lock_count()).map(|l| tab.read(l)).collect()
@@ -88,86 +208,135 @@ enum From<'k> {
 }
 
 /// Where the last ordered_set step of this scheduler thread left off, so
-/// that the usual walk (`next/2` called with the key just returned) costs
-/// one B-tree search instead of one per partition: for each partition, the
-/// next key after `last` in the direction of travel.
+/// that the usual walk (`next/2` called with the key just returned) locks
+/// one store and seldom searches it: for each store, its next keys after
+/// `last` in the direction of travel, read ahead, and the store's version
+/// when they were read.
 struct Cursor {
     table: u64,
     forward: bool,
-    /// Sort key of the key returned last.
-    last: SortKey,
-    /// Each partition's version when the heads were read.
+    /// Sort key of the key returned last (`None`: before the first).
+    last: Option<SortKey>,
+    /// Each store's version when its keys ahead were read.
     versions: Vec<u64>,
-    /// Each partition's next key: its sort key and its encoded key term.
-    heads: Vec<Option<(SortKey, Vec<u8>)>>,
+    ahead: Vec<Ahead>,
 }
+
+/// A store's next keys (sort key and encoded key term), in order.
+#[derive(Default)]
+struct Ahead {
+    keys: VecDeque<(SortKey, Vec<u8>)>,
+    /// The store has no keys after these.
+    complete: bool,
+}
+
+/// Keys read ahead from a store the walk keeps taking keys from: one
+/// B-tree search per this many steps.
+const READ_AHEAD: usize = 16;
 
 thread_local! {
     static CURSOR: std::cell::RefCell<Option<Cursor>> = const { std::cell::RefCell::new(None) };
 }
 
-/// A partition's next key after `from` (exclusive) in the direction of travel.
-fn head_of(
-    store: &OrderedStore,
-    from: Option<&SortKey>,
-    forward: bool,
-    keypos: usize,
-) -> Option<(SortKey, Vec<u8>)> {
-    let (k, obj) = match (from, forward) {
-        (None, true) => store.iter().next(),
-        (None, false) => store.iter().next_back(),
-        (Some(k), true) => store.range_after(k, false).next(),
-        (Some(k), false) => store.range_before(k, false).next(),
-    }?;
-    Some((k.clone(), obj.key(keypos).to_vec()))
+impl Cursor {
+    fn new(tab: &Table, forward: bool, last: Option<SortKey>) -> Cursor {
+        Cursor {
+            table: tab.id,
+            forward,
+            last,
+            // No store is ever at this version: every store is read afresh.
+            versions: vec![u64::MAX; tab.lock_count()],
+            ahead: (0..tab.lock_count()).map(|_| Ahead::default()).collect(),
+        }
+    }
+
+    fn continues(&self, tab: &Table, forward: bool, from: &Option<SortKey>) -> bool {
+        self.table == tab.id && self.forward == forward && from.is_some() && self.last == *from
+    }
+
+    /// Reads up to `n` keys of store `l` after `last`, under its lock.
+    fn read_ahead(&mut self, l: usize, store: &OrderedStore, n: usize, keypos: usize) {
+        let from = self.last.as_ref();
+        let found: Box<dyn Iterator<Item = (&SortKey, &Obj)>> = match (from, self.forward) {
+            (None, true) => Box::new(store.iter()),
+            (None, false) => Box::new(store.iter().rev()),
+            (Some(k), true) => Box::new(store.range_after(k, false)),
+            (Some(k), false) => Box::new(store.range_before(k, false)),
+        };
+        let ahead = &mut self.ahead[l];
+        ahead.keys.clear();
+        ahead.keys.extend(
+            found
+                .take(n)
+                .map(|(k, obj)| (k.clone(), obj.key(keypos).to_vec())),
+        );
+        ahead.complete = ahead.keys.len() < n;
+        self.versions[l] = store.version();
+    }
+
+    /// The store whose next key comes first in the direction of travel.
+    fn closest(&self) -> Option<usize> {
+        self.ahead
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.keys.front().map(|(k, _)| (i, k)))
+            .reduce(|a, b| if (b.1 < a.1) == self.forward { b } else { a })
+            .map(|(i, _)| i)
+    }
 }
 
-/// The key closest to `from` in the direction of travel, across partitions.
+fn ordered(part: &Partition) -> &OrderedStore {
+    part.as_ordered()
+        .expect("an ordered_set has ordered partitions")
+}
+
+/// The key closest to `from` in the direction of travel, across stores.
+///
+/// Each store's keys ahead are cached with the store's version, which
+/// writers publish as they unlock (`Table::version`); a step reads again
+/// only the stores written since, then locks the one store it takes the key
+/// from. Without concurrent writes the result is exact; with them, each
+/// store is looked at once, at some moment during the call, as ETS does.
 fn ordered_step<'a>(env: Env<'a>, tab: &Table, from: From<'_>, forward: bool) -> Res<Term<'a>> {
-    let guards = read_all(tab);
-    let stores: Vec<&OrderedStore> = ordered_stores(&guards).collect();
-    let versions: Vec<u64> = stores.iter().map(|s| s.version()).collect();
-    let from_key = match from {
+    let from = match from {
         From::Start => None,
         From::After(k) => Some(SortKey::new(k)),
     };
     CURSOR.with(|c| {
-        let mut cursor = c.borrow_mut();
-        let valid = matches!((&*cursor, &from_key), (Some(cur), Some(k))
-            if cur.table == tab.id && cur.forward == forward && cur.last == *k
-                && cur.versions == versions);
-        if !valid {
-            let heads = stores
-                .iter()
-                .map(|s| head_of(s, from_key.as_ref(), forward, tab.keypos))
-                .collect();
-            *cursor = Some(Cursor {
-                table: tab.id,
-                forward,
-                last: from_key.clone().unwrap_or_else(|| SortKey::new(&[])),
-                versions,
-                heads,
+        let mut slot = c.borrow_mut();
+        let cur = match slot.as_mut() {
+            Some(cur) if cur.continues(tab, forward, &from) => cur,
+            _ => slot.insert(Cursor::new(tab, forward, from)),
+        };
+        for l in 0..tab.lock_count() {
+            if tab.version(l) != cur.versions[l] {
+                cur.read_ahead(l, ordered(&tab.read(l)), 1, tab.keypos);
+            }
+        }
+        loop {
+            let Some(w) = cur.closest() else {
+                return Ok(atoms::end_of_table().encode(env));
+            };
+            let part = tab.read(w);
+            let store = ordered(&part);
+            if store.version() != cur.versions[w] {
+                cur.read_ahead(w, store, 1, tab.keypos); // written since: look again
+                continue;
+            }
+            let (key, key_bytes) = cur.ahead[w].keys.pop_front().expect("w has a next key");
+            cur.last = Some(key);
+            if cur.ahead[w].keys.is_empty() && !cur.ahead[w].complete {
+                cur.read_ahead(w, store, READ_AHEAD, tab.keypos);
+            }
+            let mut at = 0;
+            // SAFETY: `key_bytes` is a complete encoded key copied from an
+            // object of store `w`; the store has not changed since (same
+            // version), and its read lock, held until we return, keeps that
+            // object and any shared binary its key names alive.
+            return Ok(unsafe {
+                Term::new(env, decode::term(env.as_c_arg(), &key_bytes, &mut at))
             });
         }
-        let cur = cursor.as_mut().expect("cursor was just set");
-        let best = cur
-            .heads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| h.as_ref().map(|(k, _)| (i, k)))
-            .reduce(|a, b| if (b.1 < a.1) == forward { b } else { a })
-            .map(|(i, _)| i);
-        let Some(w) = best else {
-            return Ok(atoms::end_of_table().encode(env));
-        };
-        let (key, key_bytes) = cur.heads[w].take().expect("the best head exists");
-        cur.heads[w] = head_of(stores[w], Some(&key), forward, tab.keypos);
-        cur.last = key;
-        let mut at = 0;
-        // SAFETY: `key_bytes` is a complete encoded key copied from a stored
-        // object; any shared binary in it is kept alive by that object,
-        // which the read locks (still held) keep in the table.
-        Ok(unsafe { Term::new(env, decode::term(env.as_c_arg(), &key_bytes, &mut at)) })
     })
 }
 
