@@ -329,13 +329,12 @@ fn ordered_step<'a>(env: Env<'a>, tab: &Table, from: From<'_>, forward: bool) ->
                 cur.read_ahead(w, store, READ_AHEAD, tab.keypos);
             }
             let mut at = 0;
-            // SAFETY: `key_bytes` is a complete encoded key copied from an
-            // object of store `w`; the store has not changed since (same
-            // version), and its read lock, held until we return, keeps that
-            // object and any shared binary its key names alive.
-            return Ok(unsafe {
-                Term::new(env, decode::term(env.as_c_arg(), &key_bytes, &mut at))
-            });
+            // SAFETY: `key_bytes` is a whole encoded key of an object in store `w`,
+            // unchanged since (same version); the read lock, held until we return,
+            // keeps that object and any shared binary its key names alive.
+            let key = unsafe { decode::term(env.as_c_arg(), &key_bytes, &mut at) };
+            // SAFETY: `decode::term` built `key` in `env`.
+            return Ok(unsafe { Term::new(env, key) });
         }
     })
 }
