@@ -30,48 +30,23 @@ pub fn merged_from(
 ) {
     let guards = read_all(tab);
     let iters = ordered_stores(&guards)
-        .map(|s| {
-            let it: Box<dyn Iterator<Item = (&SortKey, &Obj)>> = match (after, descending) {
-                (None, false) => Box::new(s.iter()),
-                (None, true) => Box::new(s.iter().rev()),
-                (Some(k), false) => Box::new(s.range_after(k, false)),
-                (Some(k), true) => Box::new(s.range_before(k, false)),
-            };
-            Prefetching::new(it)
-        })
+        .map(|s| objects_after(s, after, descending))
         .collect();
     merge(iters, descending, f);
 }
 
-/// A store's objects in order, each prefetched a few steps before it is
-/// returned: a merge takes objects from many stores in turn, and each is
-/// otherwise a cache miss.
-struct Prefetching<'s, I> {
-    objs: I,
-    ahead: VecDeque<(&'s SortKey, &'s Obj)>,
-}
-
-impl<'s, I: Iterator<Item = (&'s SortKey, &'s Obj)>> Prefetching<'s, I> {
-    const AHEAD: usize = 4;
-
-    fn new(objs: I) -> Self {
-        Prefetching {
-            objs,
-            ahead: VecDeque::with_capacity(Self::AHEAD),
-        }
-    }
-}
-
-impl<'s, I: Iterator<Item = (&'s SortKey, &'s Obj)>> Iterator for Prefetching<'s, I> {
-    type Item = (&'s SortKey, &'s Obj);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while self.ahead.len() < Self::AHEAD {
-            let Some(item) = self.objs.next() else { break };
-            item.1.prefetch();
-            self.ahead.push_back(item);
-        }
-        self.ahead.pop_front()
+/// A store's objects after `after` (exclusive; `None`: all of them), in
+/// key order, or greatest first when `descending`.
+fn objects_after<'s>(
+    store: &'s OrderedStore,
+    after: Option<&SortKey>,
+    descending: bool,
+) -> Box<dyn Iterator<Item = (&'s SortKey, &'s Obj)> + 's> {
+    match (after, descending) {
+        (None, false) => Box::new(store.iter()),
+        (None, true) => Box::new(store.iter().rev()),
+        (Some(k), false) => Box::new(store.range_after(k, false)),
+        (Some(k), true) => Box::new(store.range_before(k, false)),
     }
 }
 
@@ -87,14 +62,9 @@ pub fn merged_kept<T>(
     let guards = read_all(tab);
     let kept: Vec<Vec<(&SortKey, (T, &Obj))>> = ordered_stores(&guards)
         .map(|s| {
-            let objs: Box<dyn Iterator<Item = (&SortKey, &Obj)>> = if descending {
-                Box::new(s.iter().rev())
-            } else {
-                Box::new(s.iter())
-            };
             let mut kept = Vec::new();
             each_prefetched(
-                objs,
+                objects_after(s, None, descending),
                 |(_, o)| o,
                 |(k, o)| {
                     kept.extend(keep(o).map(|t| (k, (t, o))));
@@ -288,13 +258,7 @@ impl Cursor {
 
     /// Reads up to `n` keys of store `l` after `last`, under its lock.
     fn read_ahead(&mut self, l: usize, store: &OrderedStore, n: usize, keypos: usize) {
-        let from = self.last.as_ref();
-        let found: Box<dyn Iterator<Item = (&SortKey, &Obj)>> = match (from, self.forward) {
-            (None, true) => Box::new(store.iter()),
-            (None, false) => Box::new(store.iter().rev()),
-            (Some(k), true) => Box::new(store.range_after(k, false)),
-            (Some(k), false) => Box::new(store.range_before(k, false)),
-        };
+        let found = objects_after(store, self.last.as_ref(), !self.forward);
         let ahead = &mut self.ahead[l];
         ahead.keys.clear();
         ahead.keys.extend(
