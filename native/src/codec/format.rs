@@ -141,6 +141,12 @@ const NEG_ZERO_BITS: u64 = 0x8000_0000_0000_0000;
 /// Whether the term contains a `-0.0` float anywhere (keys holding one need
 /// normalising before they are hashed or compared).
 pub fn contains_neg_zero(buf: &[u8]) -> bool {
+    // Most keys are one scalar: answered without the walk.
+    match buf[0] {
+        IMMEDIATE | BINARY | SHARED_BIN | EXTERNAL => return false,
+        FLOAT => return buf[1..9] == NEG_ZERO_BITS.to_le_bytes(),
+        _ => {}
+    }
     let mut found = false;
     visit_floats(buf, 0, &mut |bits, _| found |= bits == NEG_ZERO_BITS);
     found

@@ -260,21 +260,21 @@ fn tab2list_impl<'a>(env: Env<'a>, t: Term<'a>, may_go_dirty: bool) -> Res<Term<
     Ok(acc)
 }
 
-fn lookup<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
-    run(|| lookup_impl(env, t, key, &Route::Hash))
+fn lookup<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    lookup_impl(env, t, key, &Route::Hash)
 }
 hot_nif!("lookup", 2, lookup);
 
-fn member<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
-    run(|| member_impl(env, t, key, &Route::Hash))
+fn member<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    member_impl(env, t, key, &Route::Hash)
 }
 hot_nif!("member", 2, member);
 
-fn insert<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
+fn insert<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> Res<Term<'a>> {
     if long_list(objs) {
         return Ok(atoms::dirty().encode(env));
     }
-    run(|| insert_impl(env, t, objs, &Route::Hash))
+    insert_impl(env, t, objs, &Route::Hash)
 }
 hot_nif!("insert", 2, insert);
 
@@ -283,11 +283,11 @@ fn insert_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifRe
     run(|| insert_impl(env, t, objs, &Route::Hash))
 }
 
-fn insert_new<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
+fn insert_new<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> Res<Term<'a>> {
     if long_list(objs) {
         return Ok(atoms::dirty().encode(env));
     }
-    run(|| insert_new_impl(env, t, objs, &Route::Hash))
+    insert_new_impl(env, t, objs, &Route::Hash)
 }
 hot_nif!("insert_new", 2, insert_new);
 
@@ -296,23 +296,23 @@ fn insert_new_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::N
     run(|| insert_new_impl(env, t, objs, &Route::Hash))
 }
 
-fn lookup_element<'a>(env: Env<'a>, [t, key, pos]: [Term<'a>; 3]) -> rustler::NifResult<Term<'a>> {
-    run(|| lookup_element_impl(env, t, key, pos, &Route::Hash))
+fn lookup_element<'a>(env: Env<'a>, [t, key, pos]: [Term<'a>; 3]) -> Res<Term<'a>> {
+    lookup_element_impl(env, t, key, pos, &Route::Hash)
 }
 hot_nif!("lookup_element", 3, lookup_element);
 
-fn delete_key<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
-    run(|| delete_impl(env, t, key, &Route::Hash))
+fn delete_key<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    delete_impl(env, t, key, &Route::Hash)
 }
 hot_nif!("delete_key", 2, delete_key);
 
-fn take<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
-    run(|| take_impl(env, t, key, &Route::Hash))
+fn take<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    take_impl(env, t, key, &Route::Hash)
 }
 hot_nif!("take", 2, take);
 
-fn delete_object<'a>(env: Env<'a>, [t, obj]: [Term<'a>; 2]) -> rustler::NifResult<Term<'a>> {
-    run(|| delete_object_impl(env, t, obj, &Route::Hash))
+fn delete_object<'a>(env: Env<'a>, [t, obj]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    delete_object_impl(env, t, obj, &Route::Hash)
 }
 hot_nif!("delete_object", 2, delete_object);
 

@@ -32,6 +32,7 @@ pub mod atoms {
         set, ordered_set, bag, duplicate_bag, public, protected, private,
         table_type, end_of_table = "$end_of_table",
         dirty = "$shards_dirty", ets_transfer = "ETS-TRANSFER",
+        keyslot = "shards_keyslot",
     }
 }
 
@@ -65,6 +66,19 @@ pub fn raise(f: Fail) -> rustler::Error {
         Fail::Cause(c) => rustler::Error::RaiseTerm(Box::new((atoms::badarg(), c))),
         Fail::Keyslot => rustler::Error::RaiseAtom("shards_keyslot"),
     }
+}
+
+/// Raises `f` from a NIF (for `hot_nif!`): the exception `raise` describes,
+/// made directly rather than through rustler's `NifResult` handling.
+pub fn raise_now(env: Env<'_>, f: Fail) -> ErlNifTerm {
+    let reason = match f {
+        // SAFETY: `env` is the calling NIF's environment.
+        Fail::BadArg => return unsafe { rustler::sys::enif_make_badarg(env.as_c_arg()) },
+        Fail::Cause(c) => (atoms::badarg(), c).encode(env),
+        Fail::Keyslot => atoms::keyslot().encode(env),
+    };
+    // SAFETY: as above; the reason is a term of `env`.
+    unsafe { rustler::sys::enif_raise_exception(env.as_c_arg(), reason.as_c_arg()) }
 }
 
 /// Runs a NIF body, mapping its failure to the exception.

@@ -430,40 +430,38 @@ fn check_replace<'a>(env: Env<'a>, spec: Term<'a>, ms: &MatchSpec, keypos: usize
 /// select_delete/2, select_replace/2). Replies `{Results, Fallbacks}`,
 /// `$shards_verify` (let ETS check the spec first), or `{$shards_dirty,
 /// CompiledMs, Locks}` (scan on dirty schedulers).
-fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> rustler::NifResult<Term<'a>> {
-    run(|| {
-        let op = Op::parse(op.decode()?)?;
-        let tab = resolve(t)?;
-        check_access(env, &tab, op.access())?;
-        if op == Op::Replace && tab.kind == Kind::Bag {
-            return Err(cause(atoms::table_type())); // whatever the spec
-        }
-        let Some(ms) = ms_arg(spec, tab.keypos) else {
-            return Ok(atoms::verify().encode(env));
-        };
-        if op == Op::Replace {
-            check_replace(env, spec, ms.spec(), tab.keypos)?;
-        }
-        let runner = Runner::new(env, env.pid().encode(env));
-        let mut acc = Acc::new(env);
-        if by_keys(op, env, &tab, ms.spec(), &runner, &mut acc, false)? {
-            return Ok(acc.reply(op));
-        }
-        if tab.size() > DIRTY_SCAN {
-            let arc = ms.into_arc(spec)?;
-            return Ok((atoms::dirty(), arc, tab.lock_count()).encode(env));
-        }
-        scan(
-            op,
-            env,
-            &tab,
-            ms.spec(),
-            &runner,
-            0..tab.lock_count(),
-            &mut acc,
-        );
-        Ok(acc.reply(op))
-    })
+fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> Res<Term<'a>> {
+    let op = Op::parse(op.decode()?)?;
+    let tab = resolve(t)?;
+    check_access(env, &tab, op.access())?;
+    if op == Op::Replace && tab.kind == Kind::Bag {
+        return Err(cause(atoms::table_type())); // whatever the spec
+    }
+    let Some(ms) = ms_arg(spec, tab.keypos) else {
+        return Ok(atoms::verify().encode(env));
+    };
+    if op == Op::Replace {
+        check_replace(env, spec, ms.spec(), tab.keypos)?;
+    }
+    let runner = Runner::new(env, env.pid().encode(env));
+    let mut acc = Acc::new(env);
+    if by_keys(op, env, &tab, ms.spec(), &runner, &mut acc, false)? {
+        return Ok(acc.reply(op));
+    }
+    if tab.size() > DIRTY_SCAN {
+        let arc = ms.into_arc(spec)?;
+        return Ok((atoms::dirty(), arc, tab.lock_count()).encode(env));
+    }
+    scan(
+        op,
+        env,
+        &tab,
+        ms.spec(),
+        &runner,
+        0..tab.lock_count(),
+        &mut acc,
+    );
+    Ok(acc.reply(op))
 }
 
 hot_nif!("select_all", 3, select_all);

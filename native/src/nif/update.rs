@@ -552,8 +552,8 @@ pub fn update_element_impl<'a>(
 fn update_counter<'a>(
     env: Env<'a>,
     [t, key, ops, default]: [Term<'a>; 4],
-) -> rustler::NifResult<Term<'a>> {
-    run(|| update_counter_impl(env, t, key, ops, default, &Route::Hash, true))
+) -> Res<Term<'a>> {
+    update_counter_impl(env, t, key, ops, default, &Route::Hash, true)
 }
 hot_nif!("update_counter", 4, update_counter);
 
