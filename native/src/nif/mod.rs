@@ -106,15 +106,13 @@ impl Deref for Tab<'_> {
 /// Resolves a table id or name, failing with ETS's causes: `type` for a term
 /// that cannot name a table, `id` for a table that does not exist (any more).
 pub fn resolve<'a>(term: Term<'a>) -> Res<Tab<'a>> {
-    let tab = if term.is_atom() {
-        Tab::Named(
+    // A table id (the common case) first: one type check.
+    let tab = match handle::decode(term) {
+        Some(t) => Tab::Borrowed(t),
+        None if term.is_atom() => Tab::Named(
             registry::by_name(crate::codec::to_raw(term.as_c_arg())).ok_or(cause(atoms::id()))?,
-        )
-    } else {
-        match handle::decode(term) {
-            Some(t) => Tab::Borrowed(t),
-            None => return Err(cause(atoms::type_())),
-        }
+        ),
+        None => return Err(cause(atoms::type_())),
     };
     if tab.is_deleted() {
         return Err(cause(atoms::id()));
