@@ -549,10 +549,7 @@ pub fn update_element_impl<'a>(
     })
 }
 
-fn update_counter<'a>(
-    env: Env<'a>,
-    [t, key, ops, default]: [Term<'a>; 4],
-) -> Res<Term<'a>> {
+fn update_counter<'a>(env: Env<'a>, [t, key, ops, default]: [Term<'a>; 4]) -> Res<Term<'a>> {
     update_counter_impl(env, t, key, ops, default, &Route::Hash, true)
 }
 hot_nif!("update_counter", 4, update_counter);
