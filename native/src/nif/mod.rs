@@ -64,12 +64,13 @@ pub fn raise(f: Fail) -> rustler::Error {
     match f {
         Fail::BadArg => rustler::Error::BadArg,
         Fail::Cause(c) => rustler::Error::RaiseTerm(Box::new((atoms::badarg(), c))),
-        Fail::Keyslot => rustler::Error::RaiseAtom("shards_keyslot"),
+        Fail::Keyslot => rustler::Error::RaiseTerm(Box::new(atoms::keyslot())),
     }
 }
 
-/// Raises `f` from a NIF (for `hot_nif!`): the exception `raise` describes,
-/// made directly rather than through rustler's `NifResult` handling.
+/// Raises `f` from a NIF (for `hot_nif!`): the exception `raise` describes
+/// (keep the two in step), made directly rather than through rustler's
+/// `NifResult` handling.
 pub fn raise_now(env: Env<'_>, f: Fail) -> ErlNifTerm {
     let reason = match f {
         // SAFETY: `env` is the calling NIF's environment.
