@@ -213,6 +213,33 @@ insert_case(KP) ->
          tab2list_step()],
     ?assertSame([set, public, {keypos, KP}], Steps).
 
+%% Objects made only of immediates (small integers, atoms, [], local pids)
+%% take a stack-encoded path when inserted one at a time; lists and
+%% everything else take the general encoder. Both must make the same bytes:
+%% each key is written both ways, then found, replaced, de-duplicated (bag)
+%% and deleted by exact object. Arities 1 to 10 cross the path's limit (8).
+flat_objects_test_() ->
+    [{lists:flatten(io_lib:format("~s, keypos ~b", [Type, KP])),
+      fun() -> flat_objects_case(Type, KP) end}
+     || Type <- [set, bag, duplicate_bag], KP <- [1, 2]].
+
+flat_objects_case(Type, KP) ->
+    Keys = [0, 7, -7, (1 bsl 59) - 1, -(1 bsl 59), 1 bsl 59, a, [], self()],
+    Obj = fun(K, N, V) -> setelement(KP, erlang:make_tuple(N, V), K) end,
+    Steps =
+        lists:append(
+          [[{insert, ['$T', Obj(K, N, 1)]},
+            {insert, ['$T', [Obj(K, N, 1)]]},
+            {insert, ['$T', [Obj(K, N, 2)]]},
+            {insert, ['$T', Obj(K, N, 2)]},
+            {lookup, ['$T', K]},
+            {delete_object, ['$T', Obj(K, N, 1)]},
+            {insert_new, ['$T', Obj(K, N, 3)]},
+            {lookup, ['$T', K]}]
+           || K <- Keys, N <- lists:seq(KP, 10)]) ++
+        [size_step(), tab2list_step()],
+    ?assertSame([Type, public, {keypos, KP}], Steps).
+
 %% Long lists (the ets BIFs yield on these): same results and contents.
 big_lists_test_() ->
     {timeout, 60,

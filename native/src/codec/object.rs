@@ -182,6 +182,20 @@ impl Obj {
         header
     }
 
+    /// Whether this object's key, in canonical form, is `key` (a complete
+    /// canonical encoding): the probe of every keyed operation.
+    #[inline]
+    pub fn has_key(&self, keypos: usize, key: &[u8]) -> bool {
+        let b = self.bytes();
+        if keypos == 1 && self.header() & KEY_NEG_ZERO == 0 && b.len() > 2 && b[1] < 0x80 {
+            // Encodings are self-delimiting, so a complete key that is a
+            // prefix of the first element is that element: no need to find
+            // where the element ends.
+            return b.get(2..2 + key.len()).is_some_and(|e| same_bytes(e, key));
+        }
+        self.with_canonical_key(keypos, |k| same_bytes(k, key))
+    }
+
     /// The key in the form keys are hashed and compared in (`-0.0` as `0.0`).
     #[inline]
     pub fn with_canonical_key<R>(&self, keypos: usize, f: impl FnOnce(&[u8]) -> R) -> R {
@@ -193,6 +207,16 @@ impl Obj {
             format::normalise_neg_zero(&mut k);
             f(&k)
         }
+    }
+}
+
+/// `a == b`, without a `memcmp` call for the commonest key: an immediate
+/// (a tag byte and a word).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    match (<&[u8; 9]>::try_from(a), <&[u8; 9]>::try_from(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 

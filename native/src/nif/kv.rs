@@ -1,6 +1,7 @@
 //! Key-value operations: insert, insert_new, lookup, member, delete, take ...
 
 use super::*;
+use crate::codec::encode::Flat;
 use crate::codec::object::key_of;
 use crate::table::Kind;
 use crate::table::WriteGuard;
@@ -47,34 +48,56 @@ fn slots_of(tab: &Table, objs: &[Encoded], route: &Route) -> Res<Vec<usize>> {
 }
 
 pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route) -> Res<Term<'a>> {
+    if objs.is_list() {
+        insert_list(env, t, objs, route)
+    } else {
+        insert_one(env, t, objs, route)
+    }
+}
+
+/// Inserts one object, the hot path: encoded on the stack or in the scratch
+/// buffer, and stored without allocating when it replaces an object of the
+/// same size.
+fn insert_one<'a>(env: Env<'a>, t: Term<'a>, obj: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     let keypos = tab.keypos;
-    if !objs.is_list() {
-        // One object, the hot path: encoded in the scratch buffer and stored
-        // without allocating when it replaces an object of the same size.
-        let old = with_encoder(env, |enc| {
-            let k = encode_object_into(env, objs, &tab, enc)?;
-            let p = route.slot(&tab, 0, k.hash)?;
-            let normalised;
-            let key: &[u8] = match &k.sort_key {
-                Some(sk) => sk.bytes(),
-                None if k.neg_zero => {
-                    let mut key = key_of(&enc.out, keypos).to_vec();
-                    format::normalise_neg_zero(&mut key);
-                    normalised = key;
-                    &normalised
-                }
-                None => key_of(&enc.out, keypos),
-            };
-            let old =
-                tab.write(p)
-                    .put_bytes(keypos, k.hash, key, &enc.out, enc.has_shared(), k.neg_zero);
-            enc.take_shared(); // the references now belong to the stored object
-            Ok::<_, Fail>(old)
-        })?;
+    if let Some(flat) = flat_object(&tab, obj) {
+        let key = flat.element(keypos);
+        let hash = hash_key(key);
+        let p = route.slot(&tab, 0, hash)?;
+        let old = tab
+            .write(p)
+            .put_bytes(keypos, hash, key, flat.bytes(), false, false);
         drop(old); // after the lock is released
         return Ok(atoms::true_().encode(env));
     }
+    let old = with_encoder(env, |enc| {
+        let k = encode_object_into(env, obj, &tab, enc)?;
+        let p = route.slot(&tab, 0, k.hash)?;
+        let normalised;
+        let key: &[u8] = match &k.sort_key {
+            Some(sk) => sk.bytes(),
+            None if k.neg_zero => {
+                let mut key = key_of(&enc.out, keypos).to_vec();
+                format::normalise_neg_zero(&mut key);
+                normalised = key;
+                &normalised
+            }
+            None => key_of(&enc.out, keypos),
+        };
+        let old =
+            tab.write(p)
+                .put_bytes(keypos, k.hash, key, &enc.out, enc.has_shared(), k.neg_zero);
+        enc.take_shared(); // the references now belong to the stored object
+        Ok::<_, Fail>(old)
+    })?;
+    drop(old); // after the lock is released
+    Ok(atoms::true_().encode(env))
+}
+
+fn insert_list<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route) -> Res<Term<'a>> {
+    let tab = open(env, t, Access::Write, route)?;
+    let keypos = tab.keypos;
     // A list is applied under all its partitions' locks: atomic and
     // isolated, as an ETS insert of a list is.
     let objs = in_insert_order(&tab, encode_objects(env, objs, &tab)?.into_vec());
@@ -84,6 +107,17 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
     drop(guards);
     drop(replaced); // after the locks are released
     Ok(atoms::true_().encode(env))
+}
+
+/// A tuple of immediates, for a table that keys objects by their canonical
+/// encoding (ordered_set needs a sort key: the general path makes it).
+fn flat_object(tab: &Table, obj: Term<'_>) -> Option<Flat> {
+    if tab.kind == Kind::OrderedSet {
+        return None;
+    }
+    tuple_elems(obj)
+        .filter(|e| e.len() >= tab.keypos)
+        .and_then(Flat::of)
 }
 
 /// Stores each object under its locked partition (`which[i]` indexes
@@ -271,10 +305,13 @@ fn member<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
 hot_nif!("member", 2, member);
 
 fn insert<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    if !objs.is_list() {
+        return insert_one(env, t, objs, &Route::Hash);
+    }
     if long_list(objs) {
         return Ok(atoms::dirty().encode(env));
     }
-    insert_impl(env, t, objs, &Route::Hash)
+    insert_list(env, t, objs, &Route::Hash)
 }
 hot_nif!("insert", 2, insert);
 
@@ -284,7 +321,7 @@ fn insert_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifRe
 }
 
 fn insert_new<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> Res<Term<'a>> {
-    if long_list(objs) {
+    if objs.is_list() && long_list(objs) {
         return Ok(atoms::dirty().encode(env));
     }
     insert_new_impl(env, t, objs, &Route::Hash)

@@ -377,7 +377,7 @@ fn by_keys<'a>(
                 Op::Delete | Op::Replace if tab.kind.is_bag() => {
                     let key = k.bytes();
                     let garbage = tab.write(l).edit(keypos, |o| {
-                        if o.with_canonical_key(keypos, |ok| ok == key) {
+                        if o.has_key(keypos, key) {
                             edit_one(op, env, tab, ms, run, o, acc)
                         } else {
                             Edit::Keep

@@ -28,7 +28,7 @@ impl SetStore {
     }
 
     pub(super) fn matches(keypos: usize, key: &[u8]) -> impl Fn(&Obj) -> bool + '_ {
-        move |o: &Obj| o.with_canonical_key(keypos, |k| k == key)
+        move |o: &Obj| o.has_key(keypos, key)
     }
 
     pub fn get(&self, keypos: usize, hash: u64, key: &[u8]) -> Option<&Obj> {
