@@ -214,17 +214,20 @@ insert_case(KP) ->
     ?assertSame([set, public, {keypos, KP}], Steps).
 
 %% Objects made only of immediates (small integers, atoms, [], local pids)
-%% take a stack-encoded path when inserted one at a time; lists and
+%% take a stack-encoded path when inserted one at a time (for an
+%% ordered_set, with the general sort key); lists and
 %% everything else take the general encoder. Both must make the same bytes:
 %% each key is written both ways, then found, replaced, de-duplicated (bag)
 %% and deleted by exact object. Arities 1 to 10 cross the path's limit (8).
 flat_objects_test_() ->
     [{lists:flatten(io_lib:format("~s, keypos ~b", [Type, KP])),
       fun() -> flat_objects_case(Type, KP) end}
-     || Type <- [set, bag, duplicate_bag], KP <- [1, 2]].
+     || Type <- [set, ordered_set, bag, duplicate_bag], KP <- [1, 2]].
 
 flat_objects_case(Type, KP) ->
-    Keys = [0, 7, -7, (1 bsl 59) - 1, -(1 bsl 59), 1 bsl 59, a, [], self()],
+    %% 7.0 is not an immediate: general path, and in an ordered_set the
+    %% same key as 7.
+    Keys = [0, 7, 7.0, -7, (1 bsl 59) - 1, -(1 bsl 59), 1 bsl 59, a, [], self()],
     Obj = fun(K, N, V) -> setelement(KP, erlang:make_tuple(N, V), K) end,
     Steps =
         lists:append(

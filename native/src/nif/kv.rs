@@ -61,9 +61,15 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
 fn insert_one<'a>(env: Env<'a>, t: Term<'a>, obj: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     let keypos = tab.keypos;
-    if let Some(flat) = flat_object(&tab, obj) {
-        let key = flat.element(keypos);
-        let hash = hash_key(key);
+    if let Some((flat, key_term)) = flat_object(&tab, obj) {
+        let sort_key = match tab.kind {
+            Kind::OrderedSet => Some(sort_key_of(env, key_term)?),
+            _ => None,
+        };
+        let (key, hash) = match &sort_key {
+            Some(sk) => (sk.bytes(), sk.hash),
+            None => (flat.element(keypos), hash_key(flat.element(keypos))),
+        };
         let p = route.slot(&tab, 0, hash)?;
         let old = tab
             .write(p)
@@ -109,15 +115,12 @@ fn insert_list<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route) -> 
     Ok(atoms::true_().encode(env))
 }
 
-/// A tuple of immediates, for a table that keys objects by their canonical
-/// encoding (ordered_set needs a sort key: the general path makes it).
-fn flat_object(tab: &Table, obj: Term<'_>) -> Option<Flat> {
-    if tab.kind == Kind::OrderedSet {
-        return None;
-    }
-    tuple_elems(obj)
-        .filter(|e| e.len() >= tab.keypos)
-        .and_then(Flat::of)
+/// A tuple of immediates (see `Flat`), with its key.
+fn flat_object<'a>(tab: &Table, obj: Term<'a>) -> Option<(Flat, Term<'a>)> {
+    let elems = tuple_elems(obj).filter(|e| e.len() >= tab.keypos)?;
+    // SAFETY: an element of the live tuple `obj` (keypos <= arity).
+    let key = unsafe { Term::new(obj.get_env(), elems[tab.keypos - 1]) };
+    Some((Flat::of(elems)?, key))
 }
 
 /// Stores each object under its locked partition (`which[i]` indexes

@@ -212,13 +212,16 @@ pub fn tuple_elems<'a>(t: Term<'a>) -> Option<&'a [ErlNifTerm]> {
     Some(unsafe { std::slice::from_raw_parts(elems, arity as usize) })
 }
 
+/// Runs `f` with an encoder over this thread's scratch buffers. The buffers
+/// are taken out for the call, so a nested call gets fresh ones.
 pub fn with_encoder<R>(env: Env<'_>, f: impl FnOnce(&mut Encoder) -> R) -> R {
-    let scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    let mut enc = Encoder::with_scratch(env.as_c_arg(), scratch);
-    let r = f(&mut enc);
-    let scratch = enc.into_scratch();
-    SCRATCH.with(|s| *s.borrow_mut() = scratch);
-    r
+    SCRATCH.with(|cell| {
+        let scratch = std::mem::take(&mut *cell.borrow_mut());
+        let mut enc = Encoder::with_scratch(env.as_c_arg(), scratch);
+        let r = f(&mut enc);
+        *cell.borrow_mut() = enc.into_scratch();
+        r
+    })
 }
 
 /// A key as a table compares it: for hashed tables its canonical encoding
