@@ -17,6 +17,9 @@ mod format;
 #[path = "../src/codec/compare.rs"]
 mod compare;
 
+#[path = "../src/codec/flat.rs"]
+mod flat;
+
 #[path = "../src/codec/hash.rs"]
 mod hash;
 
@@ -539,5 +542,41 @@ mod order_props {
             prop_assert!(partition_of(h, n) < n);
             prop_assert!(stripe_of(h, 1 << s) < 1 << s);
         }
+    }
+}
+
+/// `Flat` writes the same tuple layout the format reads.
+mod flat_tests {
+    use super::flat::{Flat, FLAT_MAX};
+    use super::format::*;
+
+    /// A small integer's term word (tag 0b1111), as the VM makes it.
+    fn small(i: i64) -> u64 {
+        ((i << 4) | 0xf) as u64
+    }
+
+    #[test]
+    fn flat_is_the_tuple_layout_of_immediates() {
+        let words = [small(1), small(-2), small(3)];
+        let flat = Flat::of_words(words.iter().copied()).expect("immediates");
+        let b = flat.bytes();
+        assert_eq!(b.len(), 2 + 3 * 9);
+        assert_eq!((b[0], b[1]), (TUPLE, 3));
+        for (i, &w) in words.iter().enumerate() {
+            let (s, end) = tuple_element(b, 0, i).expect("element");
+            assert_eq!(&b[s..end], flat.element(i + 1));
+            assert_eq!(b[s], IMMEDIATE);
+            assert_eq!(b[s + 1..end], w.to_le_bytes());
+        }
+        assert_eq!(skip(b, 0), b.len());
+    }
+
+    #[test]
+    fn flat_refuses_boxed_words_and_empty_or_long_tuples() {
+        let boxed = 0x7f00_0000_1002; // primary tag 0b10: a pointer
+        assert!(Flat::of_words([small(1), boxed].into_iter()).is_none());
+        assert!(Flat::of_words([0u64; 0].into_iter()).is_none());
+        assert!(Flat::of_words([small(0); FLAT_MAX + 1].into_iter()).is_none());
+        assert!(Flat::of_words([small(0); FLAT_MAX].into_iter()).is_some());
     }
 }

@@ -1,5 +1,6 @@
 //! Erlang term -> owned bytes (see `format` for the layout).
 
+use super::flat::Flat;
 use super::format::*;
 use super::shared_bin;
 use super::{from_raw, to_raw};
@@ -12,13 +13,11 @@ use rustler::sys::{
 };
 use std::mem::MaybeUninit;
 
-/// Low two bits of an immediate term word (small integer, atom, local pid or
-/// port, `[]`). Immediates are self-contained, so their raw word is stored.
-const IMMEDIATE_TAG_MASK: usize = 0b11;
-
+/// An immediate term (small integer, atom, local pid or port, `[]`):
+/// self-contained, so its raw word is what is stored.
 #[inline]
 pub fn is_immediate(t: ErlNifTerm) -> bool {
-    to_raw(t) as usize & IMMEDIATE_TAG_MASK == IMMEDIATE_TAG_MASK
+    is_immediate_word(to_raw(t))
 }
 
 /// A term the external format cannot represent (practically never).
@@ -247,47 +246,9 @@ impl Drop for Encoder {
     }
 }
 
-/// Tuples of at most this many immediates take the `Flat` path.
-pub const FLAT_MAX: usize = 8;
-const FLAT_ELEM: usize = 1 + 8;
-
-/// The encoding of a tuple whose elements are all immediates (`{Int, Int}`,
-/// `{Atom, Int, Pid}`): a fixed layout written on the stack, the same bytes
-/// `Encoder` writes, without its buffer or per-element type dispatch. Such
-/// a key is never `-0.0` and such an object holds no shared binary.
-pub struct Flat {
-    buf: [u8; 2 + FLAT_ELEM * FLAT_MAX],
-    len: usize,
-}
-
-impl Flat {
-    /// `None` unless `elems` are 1 to `FLAT_MAX` immediates.
-    #[inline]
-    pub fn of(elems: &[ErlNifTerm]) -> Option<Flat> {
-        if elems.is_empty() || elems.len() > FLAT_MAX || !elems.iter().all(|&e| is_immediate(e)) {
-            return None;
-        }
-        let mut buf = [0u8; 2 + FLAT_ELEM * FLAT_MAX];
-        buf[0] = TUPLE;
-        buf[1] = elems.len() as u8; // a one-byte varint: FLAT_MAX < 0x80
-        for (i, &e) in elems.iter().enumerate() {
-            let at = 2 + FLAT_ELEM * i;
-            buf[at] = IMMEDIATE;
-            buf[at + 1..at + FLAT_ELEM].copy_from_slice(&to_raw(e).to_le_bytes());
-        }
-        Some(Flat {
-            buf,
-            len: 2 + FLAT_ELEM * elems.len(),
-        })
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// Element `pos` (1-based, at most the arity): the key's encoding.
-    pub fn element(&self, pos: usize) -> &[u8] {
-        let at = 2 + FLAT_ELEM * (pos - 1);
-        &self.buf[at..at + FLAT_ELEM]
-    }
+/// The `Flat` encoding of a tuple with elements `elems`, if they are all
+/// immediates.
+#[inline]
+pub fn flat_tuple(elems: &[ErlNifTerm]) -> Option<Flat> {
+    Flat::of_words(elems.iter().map(|&e| to_raw(e)))
 }

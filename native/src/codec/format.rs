@@ -38,6 +38,16 @@ pub fn shared_bytes_at(base: u64, offset: usize) -> *const u8 {
 /// Binaries longer than this are shared on lookup instead of copied (as ETS does).
 pub const SHARE_THRESHOLD: usize = 64;
 
+/// Low two bits of an immediate term word (small integer, atom, local pid
+/// or port, `[]`): the VM's `_TAG_PRIMARY_IMMED1`.
+const IMMEDIATE_TAG_MASK: u64 = 0b11;
+
+/// Whether a raw term word is an immediate.
+#[inline]
+pub fn is_immediate_word(w: u64) -> bool {
+    w & IMMEDIATE_TAG_MASK == IMMEDIATE_TAG_MASK
+}
+
 pub fn put_varint(out: &mut Vec<u8>, mut v: usize) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);

@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod decode;
 pub mod encode;
+pub mod flat;
 pub mod format;
 pub mod hash;
 pub mod object;

@@ -1,7 +1,8 @@
 //! Key-value operations: insert, insert_new, lookup, member, delete, take ...
 
 use super::*;
-use crate::codec::encode::Flat;
+use crate::codec::encode::flat_tuple;
+use crate::codec::flat::Flat;
 use crate::codec::object::key_of;
 use crate::table::Kind;
 use crate::table::WriteGuard;
@@ -120,7 +121,7 @@ fn flat_object<'a>(tab: &Table, obj: Term<'a>) -> Option<(Flat, Term<'a>)> {
     let elems = tuple_elems(obj).filter(|e| e.len() >= tab.keypos)?;
     // SAFETY: an element of the live tuple `obj` (keypos <= arity).
     let key = unsafe { Term::new(obj.get_env(), elems[tab.keypos - 1]) };
-    Some((Flat::of(elems)?, key))
+    Some((flat_tuple(elems)?, key))
 }
 
 /// Stores each object under its locked partition (`which[i]` indexes
