@@ -243,6 +243,40 @@ flat_objects_case(Type, KP) ->
         [size_step(), tab2list_step()],
     ?assertSame([Type, public, {keypos, KP}], Steps).
 
+%% Small objects without shared binaries (up to 22 bytes of encoding) are
+%% kept inline in their slot; others on the heap. Each key here goes back
+%% and forth across that line, in place (same length: an inline object
+%% that gets a shared binary of the same size moves to the heap) and not,
+%% through every kind of write; the ordered_set keeps all of its objects
+%% on the heap, also those select_replace makes.
+inline_objects_test_() ->
+    [{atom_to_list(Type), fun() -> inline_objects_case(Type) end}
+     || Type <- [set, ordered_set, bag, duplicate_bag]].
+
+inline_objects_case(Type) ->
+    Bin = fun(N) -> list_to_binary(lists:seq(1, N)) end,
+    %% {K, V} with K a small integer takes 11 bytes, plus V's encoding.
+    Values = [7, <<>>, Bin(9), Bin(10), Bin(65), 1.5, {a}, {a, b}, Bin(66), -3, Bin(9)],
+    Keys = [1, 2, 3],
+    Steps =
+        lists:append(
+          [[{insert, ['$T', {K, V}]},
+            {lookup, ['$T', K]},
+            {update_counter, ['$T', K, {2, 1}, {K, 0}]},
+            {update_element, ['$T', K, {2, V}]},
+            {lookup, ['$T', K]}]
+           || V <- Values, K <- Keys]) ++
+        [{select_replace, ['$T', [{{'$1', '$2'}, [{'<', '$1', 3}], [{{'$1', x}}]}]]},
+         {lookup, ['$T', 1]},
+         {insert, ['$T', {1, Bin(65)}]},
+         {select_replace, ['$T', [{{'$1', '_'}, [{'==', '$1', 1}], [{{'$1', 1}}]}]]},
+         {update_counter, ['$T', 1, 5]},
+         {lookup, ['$T', 1]},
+         {delete_object, ['$T', {2, x}]},
+         {take, ['$T', 3]},
+         size_step(), tab2list_step()],
+    ?assertSame([Type, public], Steps).
+
 %% Long lists (the ets BIFs yield on these): same results and contents.
 big_lists_test_() ->
     {timeout, 60,

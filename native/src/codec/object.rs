@@ -1,9 +1,16 @@
-//! `Obj`: one stored object, a single thin allocation.
+//! `Obj`: one stored object, 24 bytes.
 //!
-//! Layout: a 4-byte little-endian header, then the encoded tuple. The header
-//! holds the length (30 bits) and two flags, so an object costs one pointer in
-//! its partition's hash table plus one allocation (a `{Int, Int}` fits the
-//! allocator's smallest 32-byte chunk).
+//! A small object without shared binaries (up to `INLINE` bytes of
+//! encoding: `{Int, Int}` takes 20) is kept inline, so a hash table slot
+//! holds the object itself and a probe touches one cache line less.
+//! Anything else is one thin heap allocation: a 4-byte little-endian
+//! header, then the encoded tuple. The header holds the length (30 bits)
+//! and two flags (a 20-byte object fits the allocator's smallest 32-byte
+//! chunk).
+//!
+//! Inline objects move with their container, so nothing may point into
+//! one: the ordered_set index aliases its tree's objects, and that store
+//! keeps every object on the heap (`into_heap`).
 
 use super::format::{self, skip, tuple_element};
 use super::shared_bin;
@@ -15,7 +22,19 @@ const KEY_NEG_ZERO: u32 = 1 << 30;
 const LEN_MASK: u32 = KEY_NEG_ZERO - 1;
 const HEADER: usize = 4;
 
-pub struct Obj(NonNull<u8>);
+/// Bytes of encoding an inline object holds at most.
+pub const INLINE: usize = 22;
+/// An inline object's `meta`: its length in the low bits, and this flag.
+const INLINE_NEG_ZERO: u8 = 0x80;
+
+pub struct Obj(Repr);
+
+enum Repr {
+    Inline { meta: u8, data: [u8; INLINE] },
+    Heap(NonNull<u8>),
+}
+
+const _: () = assert!(std::mem::size_of::<Obj>() == 24);
 
 // SAFETY: an `Obj` uniquely owns its allocation and the shared-binary
 // references inside it; the VM's resource refcounts are thread-safe.
@@ -28,36 +47,49 @@ impl Obj {
     /// points at objects another structure owns.
     ///
     /// # Safety
-    /// The alias must not outlive the allocation (the owner replaces or
-    /// drops the alias first), and is only used to read or to write in
-    /// place: never to free or replace the object.
+    /// The object must be on the heap (`into_heap`). The alias must not
+    /// outlive the allocation (the owner replaces or drops the alias
+    /// first), and is only used to read or to write in place: never to
+    /// free or replace the object.
     pub unsafe fn alias(&self) -> std::mem::ManuallyDrop<Obj> {
-        std::mem::ManuallyDrop::new(Obj(self.0))
+        match self.0 {
+            Repr::Heap(p) => std::mem::ManuallyDrop::new(Obj(Repr::Heap(p))),
+            Repr::Inline { .. } => unreachable!("alias of an inline object"),
+        }
     }
 
     /// Takes ownership of the encoding in `bytes` (including the references of
     /// any shared binaries it names when `has_shared`).
     pub fn new(bytes: &[u8], has_shared: bool, key_neg_zero: bool) -> Obj {
-        let header = Self::header_for(bytes.len(), has_shared, key_neg_zero);
-        let layout = Self::layout(bytes.len());
-        // SAFETY: the layout has a non-zero size; we fill header and bytes
-        // before the pointer escapes.
-        unsafe {
-            let p = alloc(layout);
-            let p = NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-            p.as_ptr()
-                .copy_from_nonoverlapping(header.to_le_bytes().as_ptr(), HEADER);
-            p.as_ptr()
-                .add(HEADER)
-                .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len());
-            Obj(p)
-        }
+        Self::from_parts(&[bytes], has_shared, key_neg_zero)
+    }
+
+    /// As `new`, always on the heap.
+    pub fn new_heap(bytes: &[u8], has_shared: bool, key_neg_zero: bool) -> Obj {
+        Self::heap_from_parts(&[bytes], has_shared, key_neg_zero)
     }
 
     /// As `new`, for the encoding made of `parts` one after the other:
-    /// written straight into the object's allocation, with no buffer in
-    /// between.
+    /// written straight into the object, with no buffer in between.
     pub fn from_parts(parts: &[&[u8]], has_shared: bool, key_neg_zero: bool) -> Obj {
+        let len: usize = parts.iter().map(|b| b.len()).sum();
+        if has_shared || len > INLINE {
+            return Self::heap_from_parts(parts, has_shared, key_neg_zero);
+        }
+        let mut data = [0u8; INLINE];
+        let mut at = 0;
+        for b in parts {
+            data[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        }
+        let flag = if key_neg_zero { INLINE_NEG_ZERO } else { 0 };
+        Obj(Repr::Inline {
+            meta: len as u8 | flag,
+            data,
+        })
+    }
+
+    fn heap_from_parts(parts: &[&[u8]], has_shared: bool, key_neg_zero: bool) -> Obj {
         let len = parts.iter().map(|b| b.len()).sum();
         let header = Self::header_for(len, has_shared, key_neg_zero);
         let layout = Self::layout(len);
@@ -73,7 +105,19 @@ impl Obj {
                 at.copy_from_nonoverlapping(b.as_ptr(), b.len());
                 at = at.add(b.len());
             }
-            Obj(p)
+            Obj(Repr::Heap(p))
+        }
+    }
+
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Inline { .. })
+    }
+
+    /// This object, on the heap (see `alias`).
+    pub fn into_heap(self) -> Obj {
+        match self.0 {
+            Repr::Heap(_) => self,
+            Repr::Inline { .. } => Self::new_heap(self.bytes(), false, self.key_neg_zero()),
         }
     }
 
@@ -81,57 +125,80 @@ impl Obj {
         Layout::from_size_align(HEADER + len, 1).expect("object layout")
     }
 
+    /// The heap header's flags, also for an inline object.
     #[inline]
-    fn header(&self) -> u32 {
-        // SAFETY: the first HEADER bytes are always initialised.
-        unsafe { u32::from_le_bytes(*(self.0.as_ptr() as *const [u8; HEADER])) }
+    fn flags(&self) -> u32 {
+        match &self.0 {
+            Repr::Inline { meta, .. } if meta & INLINE_NEG_ZERO != 0 => KEY_NEG_ZERO,
+            Repr::Inline { .. } => 0,
+            Repr::Heap(p) => heap_header(*p) & !LEN_MASK,
+        }
     }
 
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        let len = (self.header() & LEN_MASK) as usize;
-        // SAFETY: `len` bytes follow the header, initialised in `new`.
-        unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(HEADER), len) }
+        match &self.0 {
+            Repr::Inline { meta, data } => &data[..(meta & !INLINE_NEG_ZERO) as usize],
+            Repr::Heap(p) => {
+                let len = (heap_header(*p) & LEN_MASK) as usize;
+                // SAFETY: `len` bytes follow the header, initialised in `new`.
+                unsafe { std::slice::from_raw_parts(p.as_ptr().add(HEADER), len) }
+            }
+        }
     }
 
-    /// Asks the CPU to start loading the object: a scan touches one
+    /// Asks the CPU to start loading a heap object: a scan touches one
     /// separate allocation per object and is otherwise bound by memory
-    /// latency.
+    /// latency. An inline object is already where its slot is.
     #[inline]
     pub fn prefetch(&self) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is only a hint; it never faults, whatever the
-        // address. Two lines: a small object may straddle a line boundary.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p = self.0.as_ptr() as *const i8;
-            _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(32));
+        if let Repr::Heap(p) = self.0 {
+            // SAFETY: a prefetch is only a hint; it never faults, whatever
+            // the address. Two lines: a small object may straddle a line
+            // boundary.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                let p = p.as_ptr() as *const i8;
+                _mm_prefetch::<_MM_HINT_T0>(p);
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(32));
+            }
         }
     }
 
     pub fn has_shared(&self) -> bool {
-        self.header() & HAS_SHARED != 0
+        self.flags() & HAS_SHARED != 0
     }
 
     pub fn key_neg_zero(&self) -> bool {
-        self.header() & KEY_NEG_ZERO != 0
+        self.flags() & KEY_NEG_ZERO != 0
     }
 
     /// Mutable bytes, for in-place updates that keep the length and the key
     /// (a small-integer counter rewritten as another small integer).
     #[inline]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        let len = (self.header() & LEN_MASK) as usize;
-        // SAFETY: as in `bytes`, and `&mut self` makes the access unique.
-        unsafe { std::slice::from_raw_parts_mut(self.0.as_ptr().add(HEADER), len) }
+        match &mut self.0 {
+            Repr::Inline { meta, data } => &mut data[..(*meta & !INLINE_NEG_ZERO) as usize],
+            Repr::Heap(p) => {
+                let len = (heap_header(*p) & LEN_MASK) as usize;
+                // SAFETY: as in `bytes`, and `&mut self` makes the access unique.
+                unsafe { std::slice::from_raw_parts_mut(p.as_ptr().add(HEADER), len) }
+            }
+        }
     }
 
-    /// Bytes of heap this object occupies (for `info(T, memory)`).
+    /// Bytes of heap this object occupies (for `info(T, memory)`); an
+    /// inline object is counted with its container's slots.
     pub fn footprint(&self) -> usize {
-        // Allocator chunks: 8 bytes of overhead, 16-byte granularity, 32 minimum.
-        let want = HEADER + self.bytes().len() + 8;
-        want.div_ceil(16).max(2) * 16
+        match self.0 {
+            Repr::Inline { .. } => 0,
+            Repr::Heap(_) => {
+                // Allocator chunks: 8 bytes of overhead, 16-byte granularity, 32 minimum.
+                let want = HEADER + self.bytes().len() + 8;
+                want.div_ceil(16).max(2) * 16
+            }
+        }
     }
 
     /// The encoded key (element `keypos`, 1-based) of this object.
@@ -141,8 +208,9 @@ impl Obj {
     }
 
     /// Replaces the encoding with `bytes` of the same length, in place (no
-    /// allocation). Returns the old encoding's shared-binary references,
-    /// for the caller to release.
+    /// allocation, unless an inline object gets a shared binary). Returns
+    /// the old encoding's shared-binary references, for the caller to
+    /// release. A heap object stays on the heap.
     pub fn overwrite(
         &mut self,
         bytes: &[u8],
@@ -154,6 +222,14 @@ impl Obj {
             self.bytes().len(),
             "in-place overwrite keeps the length"
         );
+        let p = match &mut self.0 {
+            Repr::Inline { .. } => {
+                // Inline objects hold no shared binaries: nothing to release.
+                *self = Obj::new(bytes, has_shared, key_neg_zero);
+                return None;
+            }
+            Repr::Heap(p) => *p,
+        };
         let old_refs = self.has_shared().then(|| {
             let mut refs = SharedRefs::default();
             format::shared_bins(self.bytes(), 0, &mut |p| refs.push(p));
@@ -162,8 +238,7 @@ impl Obj {
         let header = Self::header_for(bytes.len(), has_shared, key_neg_zero);
         // SAFETY: same length, so header and bytes fit the allocation.
         unsafe {
-            self.0
-                .as_ptr()
+            p.as_ptr()
                 .copy_from_nonoverlapping(header.to_le_bytes().as_ptr(), HEADER);
         }
         self.bytes_mut().copy_from_slice(bytes);
@@ -187,7 +262,7 @@ impl Obj {
     #[inline]
     pub fn has_key(&self, keypos: usize, key: &[u8]) -> bool {
         let b = self.bytes();
-        if keypos == 1 && self.header() & KEY_NEG_ZERO == 0 && b.len() > 2 && b[1] < 0x80 {
+        if keypos == 1 && b.len() > 2 && b[1] < 0x80 && !self.key_neg_zero() {
             // Encodings are self-delimiting, so a complete key that is a
             // prefix of the first element is that element: no need to find
             // where the element ends.
@@ -200,7 +275,7 @@ impl Obj {
     #[inline]
     pub fn with_canonical_key<R>(&self, keypos: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         let key = self.key(keypos);
-        if self.header() & KEY_NEG_ZERO == 0 {
+        if !self.key_neg_zero() {
             f(key)
         } else {
             let mut k = key.to_vec();
@@ -208,6 +283,13 @@ impl Obj {
             f(&k)
         }
     }
+}
+
+/// A heap object's header.
+#[inline]
+fn heap_header(p: NonNull<u8>) -> u32 {
+    // SAFETY: a heap object's first HEADER bytes are always initialised.
+    unsafe { u32::from_le_bytes(*(p.as_ptr() as *const [u8; HEADER])) }
 }
 
 /// `a == b`, without a `memcmp` call for the commonest key: an immediate
@@ -270,26 +352,34 @@ pub fn key_of(b: &[u8], keypos: usize) -> &[u8] {
 impl Clone for Obj {
     /// A copy holding its own references to the shared binaries.
     fn clone(&self) -> Obj {
-        if self.has_shared() {
-            format::shared_bins(self.bytes(), 0, &mut |p| {
-                // SAFETY: `self` holds a reference, so the binary is alive.
-                unsafe { shared_bin::keep(p as *const _) }
-            });
+        match self.0 {
+            Repr::Inline { meta, data } => Obj(Repr::Inline { meta, data }),
+            Repr::Heap(_) => {
+                if self.has_shared() {
+                    format::shared_bins(self.bytes(), 0, &mut |p| {
+                        // SAFETY: `self` holds a reference, so the binary is alive.
+                        unsafe { shared_bin::keep(p as *const _) }
+                    });
+                }
+                Obj::new_heap(self.bytes(), self.has_shared(), self.key_neg_zero())
+            }
         }
-        Obj::new(self.bytes(), self.has_shared(), self.key_neg_zero())
     }
 }
 
 impl Drop for Obj {
     fn drop(&mut self) {
-        if self.header() & HAS_SHARED != 0 {
+        let Repr::Heap(p) = self.0 else {
+            return; // inline: no allocation, no shared binaries
+        };
+        if self.has_shared() {
             format::shared_bins(self.bytes(), 0, &mut |p| {
                 // SAFETY: this object owned one reference to each shared binary.
                 unsafe { shared_bin::release(p as *const _) }
             });
         }
         let layout = Self::layout(self.bytes().len());
-        // SAFETY: allocated in `new` with this same layout.
-        unsafe { dealloc(self.0.as_ptr(), layout) }
+        // SAFETY: allocated in `heap_from_parts` with this same layout.
+        unsafe { dealloc(p.as_ptr(), layout) }
     }
 }

@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 use std::mem::ManuallyDrop;
 use std::ops::Bound;
 
-/// A sort key as the B-tree holds it: its first 16 bytes inline, as one
-/// big-endian number, so that most comparisons during a search are one
-/// integer comparison, without touching the heap; longer keys also keep all
-/// their bytes on the heap for ties.
+/// A sort key as the B-tree holds it: its first 16 bytes inline, as two
+/// big-endian words (not a `u128`, whose 16-byte alignment would pad every
+/// key in the tree by 8 bytes), so that most comparisons during a search
+/// are integer comparisons, without touching the heap; longer keys also
+/// keep all their bytes on the heap for ties.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SortKey {
-    head: u128,
+    head: Head,
     /// The whole key, when it is longer than 16 bytes.
     long: Option<Box<[u8]>>,
     /// Length, when short (zero padding alone would make "a" equal "a\0").
@@ -26,6 +27,18 @@ pub struct SortKey {
 
 const HEAD: usize = 16;
 
+/// The first 16 bytes of a key, most significant word first: arrays
+/// compare element by element, so this orders as the bytes do.
+type Head = [u64; 2];
+
+fn head_of(bytes: [u8; HEAD]) -> Head {
+    let (hi, lo) = bytes.split_at(8);
+    [
+        u64::from_be_bytes(hi.try_into().expect("8 bytes")),
+        u64::from_be_bytes(lo.try_into().expect("8 bytes")),
+    ]
+}
+
 impl SortKey {
     pub fn new(bytes: &[u8]) -> SortKey {
         let mut head = [0u8; HEAD];
@@ -33,7 +46,7 @@ impl SortKey {
         head[..n].copy_from_slice(&bytes[..n]);
         let long = bytes.len() > HEAD;
         SortKey {
-            head: u128::from_be_bytes(head),
+            head: head_of(head),
             long: long.then(|| bytes.into()),
             short_len: if long { 0 } else { n as u8 },
         }
@@ -43,7 +56,13 @@ impl SortKey {
     pub fn to_bytes(&self) -> Vec<u8> {
         match &self.long {
             Some(k) => k.to_vec(),
-            None => self.head.to_be_bytes()[..self.short_len as usize].to_vec(),
+            None => {
+                let [hi, lo] = self.head;
+                let mut b = hi.to_be_bytes().to_vec();
+                b.extend_from_slice(&lo.to_be_bytes());
+                b.truncate(self.short_len as usize);
+                b
+            }
         }
     }
 
@@ -94,7 +113,7 @@ impl PartialOrd for SortKey {
 struct Index(HashTable<Slot>);
 
 struct Slot {
-    head: u128,
+    head: Head,
     len: u8,
     /// The tree's object (see `Obj::alias`).
     obj: ManuallyDrop<Obj>,
@@ -113,9 +132,9 @@ impl Index {
         Self::hash_of(k.head, k.short_len)
     }
 
-    fn hash_of(head: u128, len: u8) -> u64 {
-        let lo = (head as u64) ^ u64::from(len).rotate_left(56);
-        let hi = ((head >> 64) as u64) ^ 0x9e37_79b9_7f4a_7c15;
+    fn hash_of([hi, lo]: Head, len: u8) -> u64 {
+        let lo = lo ^ u64::from(len).rotate_left(56);
+        let hi = hi ^ 0x9e37_79b9_7f4a_7c15;
         let m = u128::from(lo) * u128::from(hi);
         (m as u64) ^ ((m >> 64) as u64)
     }
@@ -216,6 +235,7 @@ impl OrderedStore {
 
     /// Inserts or replaces; returns the replaced object.
     pub fn put(&mut self, key: &[u8], obj: Obj) -> Option<Obj> {
+        let obj = obj.into_heap(); // the index aliases it
         self.version += 1;
         self.heap_bytes += obj.footprint();
         match self.map.entry(SortKey::new(key)) {
@@ -261,7 +281,7 @@ impl OrderedStore {
                         .overwrite(bytes, has_shared, neg_zero)
                         .map(Garbage::Refs);
                 }
-                let obj = Obj::new(bytes, has_shared, neg_zero);
+                let obj = Obj::new_heap(bytes, has_shared, neg_zero);
                 self.heap_bytes += obj.footprint();
                 self.index.set(e.key(), &obj);
                 let old = std::mem::replace(e.get_mut(), obj);
@@ -269,7 +289,7 @@ impl OrderedStore {
                 Some(Garbage::Object(old))
             }
             Entry::Vacant(e) => {
-                let obj = Obj::new(bytes, has_shared, neg_zero);
+                let obj = Obj::new_heap(bytes, has_shared, neg_zero);
                 self.heap_bytes += obj.footprint() + e.key().heap_bytes();
                 self.index.set(e.key(), &obj);
                 e.insert(obj);
@@ -340,8 +360,14 @@ impl OrderedStore {
             let keep = visit(o);
             if !keep {
                 index.remove(k);
-            } else if o.bytes().as_ptr() != at {
-                index.set(k, o); // replaced by a new object
+            } else {
+                if o.is_inline() {
+                    // Replaced by a new object, which the index must alias.
+                    *o = std::mem::replace(o, Obj::new(&[], false, false)).into_heap();
+                }
+                if o.bytes().as_ptr() != at {
+                    index.set(k, o); // replaced by a new object
+                }
             }
             bytes += if keep {
                 o.footprint() as isize - before
