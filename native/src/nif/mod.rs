@@ -260,6 +260,17 @@ impl Key {
         k.hash = hash_key(k.bytes());
         k
     }
+
+    /// A key of these bytes: kept inline when short enough.
+    fn of_slice(b: &[u8]) -> Key {
+        Key::new(if b.len() <= INLINE_KEY {
+            let mut inline = [0u8; INLINE_KEY];
+            inline[..b.len()].copy_from_slice(b);
+            KeyBytes::Inline(inline, b.len() as u8)
+        } else {
+            KeyBytes::Heap(b.to_vec())
+        })
+    }
 }
 
 pub fn encode_key(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
@@ -267,18 +278,19 @@ pub fn encode_key(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
         return sort_key_of(env, key);
     }
     let raw = key.as_c_arg();
-    let bytes = if is_immediate(raw) {
+    if is_immediate(raw) {
         let mut b = [0u8; 9];
         b[0] = IMMEDIATE;
         b[1..].copy_from_slice(&crate::codec::to_raw(raw).to_le_bytes());
-        KeyBytes::Immediate(b)
-    } else {
-        let mut v = with_encoder(env, |enc| enc.term(raw, false).map(|_| enc.out.clone()))
-            .map_err(|_| Fail::BadArg)?;
-        format::normalise_neg_zero(&mut v);
-        KeyBytes::Heap(v)
-    };
-    Ok(Key::new(bytes))
+        return Ok(Key::new(KeyBytes::Immediate(b)));
+    }
+    with_encoder(env, |enc| {
+        enc.term(raw, false).map_err(|_| Fail::BadArg)?;
+        if format::contains_neg_zero(&enc.out) {
+            format::normalise_neg_zero(&mut enc.out);
+        }
+        Ok(Key::of_slice(&enc.out))
+    })
 }
 
 thread_local! {
@@ -294,14 +306,7 @@ pub fn key_of_canonical(env: Env<'_>, tab: &Table, canonical: &[u8]) -> Res<Key>
         let term = unsafe { Term::new(env, decode::term(env.as_c_arg(), canonical, &mut at)) };
         return sort_key_of(env, term);
     }
-    let bytes = if canonical.len() <= INLINE_KEY {
-        let mut b = [0u8; INLINE_KEY];
-        b[..canonical.len()].copy_from_slice(canonical);
-        KeyBytes::Inline(b, canonical.len() as u8)
-    } else {
-        KeyBytes::Heap(canonical.to_vec())
-    };
-    Ok(Key::new(bytes))
+    Ok(Key::of_slice(canonical))
 }
 
 /// The sort key (Erlang term order) of an ordered_set key.
@@ -312,14 +317,7 @@ pub fn sort_key_of(env: Env<'_>, key: Term<'_>) -> Res<Key> {
         // SAFETY: `key` is a term of `env`, the calling process's environment.
         unsafe { sort_key::put(env.as_c_arg(), key.as_c_arg(), &mut out) }
             .map_err(|_| Fail::BadArg)?;
-        let bytes = if out.len() <= INLINE_KEY {
-            let mut b = [0u8; INLINE_KEY];
-            b[..out.len()].copy_from_slice(&out);
-            KeyBytes::Inline(b, out.len() as u8)
-        } else {
-            KeyBytes::Heap(out.clone())
-        };
-        Ok(Key::new(bytes))
+        Ok(Key::of_slice(&out))
     })
 }
 
