@@ -109,16 +109,17 @@ impl Obj {
         }
     }
 
-    pub fn is_inline(&self) -> bool {
-        matches!(self.0, Repr::Inline { .. })
+    /// Moves an inline object to the heap (see `alias`).
+    pub fn make_heap(&mut self) {
+        if let Repr::Inline { .. } = self.0 {
+            *self = Self::new_heap(self.bytes(), false, self.key_neg_zero());
+        }
     }
 
     /// This object, on the heap (see `alias`).
-    pub fn into_heap(self) -> Obj {
-        match self.0 {
-            Repr::Heap(_) => self,
-            Repr::Inline { .. } => Self::new_heap(self.bytes(), false, self.key_neg_zero()),
-        }
+    pub fn into_heap(mut self) -> Obj {
+        self.make_heap();
+        self
     }
 
     fn layout(len: usize) -> Layout {

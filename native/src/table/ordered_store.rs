@@ -361,10 +361,7 @@ impl OrderedStore {
             if !keep {
                 index.remove(k);
             } else {
-                if o.is_inline() {
-                    // Replaced by a new object, which the index must alias.
-                    *o = std::mem::replace(o, Obj::new(&[], false, false)).into_heap();
-                }
+                o.make_heap(); // a new object may be inline; the index aliases it
                 if o.bytes().as_ptr() != at {
                     index.set(k, o); // replaced by a new object
                 }

@@ -73,9 +73,12 @@ impl SetStore {
     ) -> Option<Garbage> {
         if let Some(existing) = self.map.find_mut(hash, Self::matches(keypos, key)) {
             if existing.bytes().len() == bytes.len() {
-                return existing
-                    .overwrite(bytes, has_shared, neg_zero)
-                    .map(Garbage::Refs);
+                // The same length, but an inline object that gets a shared
+                // binary moves to the heap.
+                let before = existing.footprint();
+                let refs = existing.overwrite(bytes, has_shared, neg_zero);
+                self.object_bytes = self.object_bytes + existing.footprint() - before;
+                return refs.map(Garbage::Refs);
             }
         }
         self.put(keypos, hash, Obj::new(bytes, has_shared, neg_zero))
