@@ -9,8 +9,8 @@
 //! chunk).
 //!
 //! Inline objects move with their container, so nothing may point into
-//! one: the ordered_set index aliases its tree's objects, and that store
-//! keeps every object on the heap (`into_heap`).
+//! one: the ordered_set index points at its tree's objects (`ObjRef`), and
+//! that store keeps every object on the heap (`into_heap`).
 
 use super::format::{self, skip, tuple_element};
 use super::shared_bin;
@@ -43,18 +43,13 @@ unsafe impl Send for Obj {}
 unsafe impl Sync for Obj {}
 
 impl Obj {
-    /// A second handle on this object's allocation, for an index that
-    /// points at objects another structure owns.
-    ///
-    /// # Safety
-    /// The object must be on the heap (`into_heap`). The alias must not
-    /// outlive the allocation (the owner replaces or drops the alias
-    /// first), and is only used to read or to write in place: never to
-    /// free or replace the object.
-    pub unsafe fn alias(&self) -> std::mem::ManuallyDrop<Obj> {
+    /// The allocation of a heap object, for an index that points at
+    /// objects another structure owns (see `ObjRef`). Panics for an inline
+    /// object, which moves with its container: `into_heap` first.
+    pub fn heap_ptr(&self) -> NonNull<u8> {
         match self.0 {
-            Repr::Heap(p) => std::mem::ManuallyDrop::new(Obj(Repr::Heap(p))),
-            Repr::Inline { .. } => unreachable!("alias of an inline object"),
+            Repr::Heap(p) => p,
+            Repr::Inline { .. } => unreachable!("an inline object has no allocation"),
         }
     }
 
@@ -109,14 +104,14 @@ impl Obj {
         }
     }
 
-    /// Moves an inline object to the heap (see `alias`).
+    /// Moves an inline object to the heap (see `heap_ptr`).
     pub fn make_heap(&mut self) {
         if let Repr::Inline { .. } = self.0 {
             *self = Self::new_heap(self.bytes(), false, self.key_neg_zero());
         }
     }
 
-    /// This object, on the heap (see `alias`).
+    /// This object, on the heap (see `heap_ptr`).
     pub fn into_heap(mut self) -> Obj {
         self.make_heap();
         self
@@ -283,6 +278,67 @@ impl Obj {
             format::normalise_neg_zero(&mut k);
             f(&k)
         }
+    }
+}
+
+/// A heap object owned elsewhere, read through its allocation (from
+/// `Obj::heap_ptr`) for as long as the borrow `'a` of its owner lasts.
+pub struct ObjRef<'a> {
+    obj: std::mem::ManuallyDrop<Obj>,
+    _owner: std::marker::PhantomData<&'a Obj>,
+}
+
+/// As `ObjRef`, with the owner borrowed mutably: writes the object in
+/// place (`bytes_mut`, or `overwrite`, after which a heap object is still
+/// on the heap). Assigning a new `Obj` through it would leak that object
+/// and leave the owner's unchanged.
+pub struct ObjMut<'a> {
+    obj: std::mem::ManuallyDrop<Obj>,
+    _owner: std::marker::PhantomData<&'a mut Obj>,
+}
+
+impl ObjRef<'_> {
+    /// # Safety
+    /// `p` is the allocation of a heap object that stays alive and
+    /// unchanged for the chosen lifetime.
+    pub unsafe fn new(p: NonNull<u8>) -> Self {
+        ObjRef {
+            obj: std::mem::ManuallyDrop::new(Obj(Repr::Heap(p))),
+            _owner: std::marker::PhantomData,
+        }
+    }
+}
+
+impl ObjMut<'_> {
+    /// # Safety
+    /// `p` is the allocation of a heap object that stays alive, and that
+    /// nothing else reads, writes, frees or replaces, for the chosen
+    /// lifetime.
+    pub unsafe fn new(p: NonNull<u8>) -> Self {
+        ObjMut {
+            obj: std::mem::ManuallyDrop::new(Obj(Repr::Heap(p))),
+            _owner: std::marker::PhantomData,
+        }
+    }
+}
+
+impl std::ops::Deref for ObjRef<'_> {
+    type Target = Obj;
+    fn deref(&self) -> &Obj {
+        &self.obj
+    }
+}
+
+impl std::ops::Deref for ObjMut<'_> {
+    type Target = Obj;
+    fn deref(&self) -> &Obj {
+        &self.obj
+    }
+}
+
+impl std::ops::DerefMut for ObjMut<'_> {
+    fn deref_mut(&mut self) -> &mut Obj {
+        &mut self.obj
     }
 }
 

@@ -188,7 +188,7 @@ pub fn lookup_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) 
     let part = tab.read(p);
     Ok(object_list(
         env,
-        part.lookup(tab.keypos, key.hash, key.bytes()),
+        &part.lookup(tab.keypos, key.hash, key.bytes()),
     ))
 }
 
@@ -223,7 +223,7 @@ pub fn lookup_element_impl<'a>(
     let p = route.slot(&tab, 0, key.hash)?;
     let part = tab.read(p);
     let objs = part.lookup(tab.keypos, key.hash, key.bytes());
-    match objs {
+    match &objs[..] {
         [] => Err(cause(atoms::badkey())),
         [obj] if !tab.kind.is_bag() => element_term(env, obj, pos),
         _ => {

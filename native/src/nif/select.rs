@@ -370,7 +370,7 @@ fn by_keys<'a>(
             match op {
                 Op::Select | Op::Count => {
                     let part = tab.read(l);
-                    for o in part.lookup(keypos, k.hash, k.bytes()) {
+                    for o in part.lookup(keypos, k.hash, k.bytes()).iter() {
                         visit(op, ms, run, o, acc);
                     }
                 }
@@ -387,7 +387,8 @@ fn by_keys<'a>(
                 }
                 Op::Delete | Op::Replace => {
                     let mut part = tab.write(l);
-                    let Some(o) = part.lookup(keypos, k.hash, k.bytes()).first() else {
+                    let found = part.lookup(keypos, k.hash, k.bytes());
+                    let Some(o) = found.first() else {
                         continue;
                     };
                     let old = match edit_one(op, env, tab, ms, run, o, acc) {
@@ -794,7 +795,8 @@ fn replace_object<'a>(
                         _ => Edit::Keep,
                     });
                 } else {
-                    let current = part.lookup(keypos, old.hash, key).first();
+                    let found = part.lookup(keypos, old.hash, key);
+                    let current = found.first();
                     if current.is_some_and(|c| terms_equal(c.bytes(), old.obj.bytes())) {
                         let obj = new_obj.take().expect("replaced once");
                         garbage.extend(part.put(

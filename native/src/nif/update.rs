@@ -229,8 +229,8 @@ fn counter_fast<'a>(
     let k = encode_key(env, tab, key).ok()?;
     let p = route.slot(tab, 0, k.hash).ok()?;
     let mut part = tab.write(p);
-    let obj = part.get_mut(tab.keypos, k.hash, k.bytes())?;
-    let v = counter_in_place(env, obj, &op, tab.keypos).ok()??;
+    let mut obj = part.get_mut(tab.keypos, k.hash, k.bytes())?;
+    let v = counter_in_place(env, &mut obj, &op, tab.keypos).ok()??;
     Some(v.to_term(env))
 }
 
@@ -293,7 +293,7 @@ pub fn update_counter_impl<'a>(
     let p = route.slot(&tab, 0, k.hash)?;
 
     let mut part = tab.write(p);
-    if may_go_dirty && too_big_to_rewrite(part.lookup(keypos, k.hash, k.bytes())) {
+    if may_go_dirty && too_big_to_rewrite(&part.lookup(keypos, k.hash, k.bytes())) {
         return Ok(atoms::dirty().encode(env));
     }
     let default = match part.lookup(keypos, k.hash, k.bytes()).first() {
@@ -302,13 +302,14 @@ pub fn update_counter_impl<'a>(
     };
     if let (false, [op]) = (as_list, &ops[..]) {
         let op = op.as_ref().map_err(|_| Fail::BadArg)?;
-        if let Some(obj) = part.get_mut(keypos, k.hash, k.bytes()) {
-            if let Some(v) = counter_in_place(env, obj, op, keypos)? {
+        if let Some(mut obj) = part.get_mut(keypos, k.hash, k.bytes()) {
+            if let Some(v) = counter_in_place(env, &mut obj, op, keypos)? {
                 return Ok(v.to_term(env));
             }
         }
     }
-    let existing = part.lookup(keypos, k.hash, k.bytes()).first();
+    let found = part.lookup(keypos, k.hash, k.bytes());
+    let existing = found.first();
     let in_table = existing.is_some();
     let base: &Obj = match (existing, &default) {
         (Some(o), _) => o,
@@ -365,14 +366,15 @@ pub fn update_counter_impl<'a>(
         .map(|(&r, new)| (r, &new[..]))
         .collect();
     if in_table {
-        if let Some(obj) = part.get_mut(keypos, k.hash, k.bytes()) {
-            if elements_in_place(obj, &edits) {
+        if let Some(mut obj) = part.get_mut(keypos, k.hash, k.bytes()) {
+            if elements_in_place(&mut obj, &edits) {
                 drop(part);
                 return Ok(counter_results(env, &results, as_list));
             }
         }
     }
-    let base: &Obj = match (part.lookup(keypos, k.hash, k.bytes()).first(), &default) {
+    let found = part.lookup(keypos, k.hash, k.bytes());
+    let base: &Obj = match (found.first(), &default) {
         (Some(o), _) => o,
         (None, Some(d)) => &d.obj,
         (None, None) => return Err(cause(atoms::badkey())),
@@ -467,7 +469,7 @@ pub fn update_element_impl<'a>(
     let (missing, too_big) = {
         let part = tab.read(p);
         let objs = part.lookup(keypos, k.hash, k.bytes());
-        (objs.is_empty(), too_big_to_rewrite(objs))
+        (objs.is_empty(), too_big_to_rewrite(&objs))
     };
     if may_go_dirty && too_big {
         return Ok(atoms::dirty().encode(env));
@@ -497,7 +499,8 @@ pub fn update_element_impl<'a>(
         }
 
         let mut part = tab.write(p);
-        let existing = part.lookup(keypos, k.hash, k.bytes()).first();
+        let found = part.lookup(keypos, k.hash, k.bytes());
+        let existing = found.first();
         let in_table = existing.is_some();
         let base: &Obj = match (existing, &default) {
             (Some(o), _) => o,
@@ -530,13 +533,14 @@ pub fn update_element_impl<'a>(
             .map(|(r, (_, new))| (r, new))
             .collect();
         if in_table {
-            if let Some(obj) = part.get_mut(keypos, k.hash, k.bytes()) {
-                if elements_in_place(obj, &edits) {
+            if let Some(mut obj) = part.get_mut(keypos, k.hash, k.bytes()) {
+                if elements_in_place(&mut obj, &edits) {
                     return Ok(atoms::true_().encode(env));
                 }
             }
         }
-        let base: &Obj = match (part.lookup(keypos, k.hash, k.bytes()).first(), &default) {
+        let found = part.lookup(keypos, k.hash, k.bytes());
+        let base: &Obj = match (found.first(), &default) {
             (Some(o), _) => o,
             (None, Some(d)) => &d.obj,
             (None, None) => return Ok(atoms::false_().encode(env)),

@@ -2,14 +2,14 @@
 //! their key (`codec::order`), so byte order is Erlang term order and keys
 //! that compare `==` (`1` and `1.0`) are one key.
 
-use crate::codec::object::Garbage;
+use crate::codec::object::{Garbage, ObjMut, ObjRef};
 use crate::codec::{terms_equal, Obj};
 use hashbrown::HashTable;
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
-use std::mem::ManuallyDrop;
 use std::ops::Bound;
+use std::ptr::NonNull;
 
 /// A sort key as the B-tree holds it: its first 16 bytes inline, as two
 /// big-endian words (not a `u128`, whose 16-byte alignment would pad every
@@ -115,12 +115,13 @@ struct Index(HashTable<Slot>);
 struct Slot {
     head: Head,
     len: u8,
-    /// The tree's object (see `Obj::alias`).
-    obj: ManuallyDrop<Obj>,
+    /// The tree's object (see `Obj::heap_ptr`): 8 bytes, where an `Obj`
+    /// takes 24.
+    obj: NonNull<u8>,
 }
 
-// SAFETY: a slot only aliases an object of the same store, which is `Send`
-// and `Sync`; the store's lock guards both.
+// SAFETY: a slot only points at an object of the same store, which is
+// `Send` and `Sync`; the store's lock guards both.
 unsafe impl Send for Slot {}
 // SAFETY: as above.
 unsafe impl Sync for Slot {}
@@ -152,16 +153,16 @@ impl Index {
         if !k.is_short() {
             return;
         }
-        // SAFETY: the tree holds `obj` until it replaces or removes it,
-        // which updates or removes this slot first (see `OrderedStore`).
-        let alias = unsafe { obj.alias() };
+        // The tree holds `obj` until it replaces or removes it, which
+        // updates or removes this slot first (see `OrderedStore`).
+        let ptr = obj.heap_ptr();
         match self.find_mut(k) {
-            Some(slot) => slot.obj = alias,
+            Some(slot) => slot.obj = ptr,
             None => {
                 let slot = Slot {
                     head: k.head,
                     len: k.short_len,
-                    obj: alias,
+                    obj: ptr,
                 };
                 self.0.insert_unique(Self::hash(k), slot, Self::hash_slot);
             }
@@ -216,21 +217,28 @@ impl OrderedStore {
         self.version
     }
 
-    pub fn get(&self, key: &[u8]) -> Option<&Obj> {
+    /// The allocation of the object under `key`: found by the index for
+    /// a short key, in the tree for a long one.
+    fn find(&self, key: &[u8]) -> Option<NonNull<u8>> {
         let k = SortKey::new(key);
         if k.is_short() {
-            return self.index.find(&k).map(|s| &*s.obj);
+            return self.index.find(&k).map(|s| s.obj);
         }
-        self.map.get(&k)
+        self.map.get(&k).map(Obj::heap_ptr)
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<ObjRef<'_>> {
+        let p = self.find(key)?;
+        // SAFETY: the tree owns the object; `&self` keeps it alive and
+        // unchanged for the borrow.
+        Some(unsafe { ObjRef::new(p) })
     }
 
     /// For writes in place (the object's allocation stays).
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Obj> {
-        let k = SortKey::new(key);
-        if k.is_short() {
-            return self.index.find_mut(&k).map(|s| &mut *s.obj);
-        }
-        self.map.get_mut(&k)
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<ObjMut<'_>> {
+        let p = self.find(key)?;
+        // SAFETY: as in `get`, and `&mut self` makes the access unique.
+        Some(unsafe { ObjMut::new(p) })
     }
 
     /// Inserts or replaces; returns the replaced object.
@@ -265,10 +273,12 @@ impl OrderedStore {
     ) -> Option<Garbage> {
         self.version += 1;
         let k = SortKey::new(key);
-        if let Some(slot) = self.index.find_mut(&k) {
-            if slot.obj.bytes().len() == bytes.len() {
-                return slot
-                    .obj
+        if let Some(slot) = self.index.find(&k) {
+            // SAFETY: the tree owns the object, and `&mut self` makes this
+            // the only access to it.
+            let mut existing = unsafe { ObjMut::new(slot.obj) };
+            if existing.bytes().len() == bytes.len() {
+                return existing
                     .overwrite(bytes, has_shared, neg_zero)
                     .map(Garbage::Refs);
             }

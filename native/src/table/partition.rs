@@ -9,9 +9,10 @@ use super::hash_store::HashStore;
 use super::ordered_store::{OrderedStore, SortKey};
 use super::set_store::SetStore;
 use super::Kind;
-use crate::codec::object::Garbage;
+use crate::codec::object::{Garbage, ObjMut, ObjRef};
 use crate::codec::Obj;
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 
 pub use crate::codec::hash::hash_key;
 
@@ -58,6 +59,48 @@ impl Removed {
 impl From<Option<Obj>> for Removed {
     fn from(o: Option<Obj>) -> Removed {
         o.map_or(Removed::None, Removed::One)
+    }
+}
+
+/// The objects `Partition::lookup` found: a slice of its store, or an
+/// ordered_set object seen through the index.
+pub enum Found<'a> {
+    Slice(&'a [Obj]),
+    One(ObjRef<'a>),
+}
+
+impl Deref for Found<'_> {
+    type Target = [Obj];
+    fn deref(&self) -> &[Obj] {
+        match self {
+            Found::Slice(s) => s,
+            Found::One(o) => std::slice::from_ref(o),
+        }
+    }
+}
+
+/// The object `Partition::get_mut` found, to write in place.
+pub enum FoundMut<'a> {
+    Ref(&'a mut Obj),
+    One(ObjMut<'a>),
+}
+
+impl Deref for FoundMut<'_> {
+    type Target = Obj;
+    fn deref(&self) -> &Obj {
+        match self {
+            FoundMut::Ref(o) => o,
+            FoundMut::One(o) => o,
+        }
+    }
+}
+
+impl DerefMut for FoundMut<'_> {
+    fn deref_mut(&mut self) -> &mut Obj {
+        match self {
+            FoundMut::Ref(o) => o,
+            FoundMut::One(o) => o,
+        }
     }
 }
 
@@ -108,11 +151,13 @@ impl Partition {
 
     /// The objects under `key` (at most one, except in bags).
     #[inline]
-    pub fn lookup(&self, keypos: usize, hash: u64, key: &[u8]) -> &[Obj] {
+    pub fn lookup(&self, keypos: usize, hash: u64, key: &[u8]) -> Found<'_> {
         match self {
-            Partition::Set(s) => s.get(keypos, hash, key).map_or(&[], std::slice::from_ref),
-            Partition::Bag(s) => s.get(keypos, hash, key),
-            Partition::Ordered(s) => s.get(key).map_or(&[], std::slice::from_ref),
+            Partition::Set(s) => {
+                Found::Slice(s.get(keypos, hash, key).map_or(&[], std::slice::from_ref))
+            }
+            Partition::Bag(s) => Found::Slice(s.get(keypos, hash, key)),
+            Partition::Ordered(s) => s.get(key).map_or(Found::Slice(&[]), Found::One),
         }
     }
 
@@ -123,11 +168,11 @@ impl Partition {
 
     /// The object under `key`, for in-place updates (not in bags, which
     /// refuse updates before getting here).
-    pub fn get_mut(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Option<&mut Obj> {
+    pub fn get_mut(&mut self, keypos: usize, hash: u64, key: &[u8]) -> Option<FoundMut<'_>> {
         match self {
-            Partition::Set(s) => s.get_mut(keypos, hash, key),
+            Partition::Set(s) => s.get_mut(keypos, hash, key).map(FoundMut::Ref),
             Partition::Bag(_) => None,
-            Partition::Ordered(s) => s.get_mut(key),
+            Partition::Ordered(s) => s.get_mut(key).map(FoundMut::One),
         }
     }
 
