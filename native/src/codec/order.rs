@@ -121,10 +121,29 @@ fn put_u64_shifted(out: &mut Vec<u8>, negative: bool, magnitude: u64, shift: i64
     out.push(if negative { 0 } else { 2 });
     let start = out.len();
     put_exponent(out, top + shift);
-    put_bits_with(out, n, |i| ((fraction >> (63 - i)) & 1) as u8);
+    put_word_bits(out, fraction, n);
     if negative {
         out[start..].iter_mut().for_each(|b| *b = !*b);
     }
+}
+
+/// `put_bits_with` for the first `bit_len` (< 64) bits of `word`, most
+/// significant first: seven at a time instead of one.
+fn put_word_bits(out: &mut Vec<u8>, word: u64, bit_len: usize) {
+    let mut i = 0;
+    while bit_len - i >= 7 {
+        out.push((((word << i) >> 57) as u8) << 1 | 1);
+        i += 7;
+    }
+    let rest = bit_len - i;
+    // The next `rest` bits, at the top of seven; `word` is zero past `bit_len`.
+    let group = if rest == 0 {
+        0
+    } else {
+        ((word << i) >> 57) as u8
+    };
+    out.push(group << 1);
+    out.push(rest as u8);
 }
 
 /// Appends a float by its exact value. `-0.0` is zero, like `0` and `0.0`.
