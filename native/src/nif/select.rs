@@ -467,6 +467,22 @@ fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> Res<Term<'a>> {
 
 hot_nif!("select_all", 3, select_all);
 
+/// What a scan on a dirty scheduler starts from: the operation, the table
+/// (with `caller`'s access rights checked), and a spec runner for which
+/// `self()` is `caller`.
+fn for_caller<'a>(
+    env: Env<'a>,
+    op: Atom,
+    t: Term<'a>,
+    caller: LocalPid,
+) -> Res<(Op, Tab<'a>, Runner<'a>)> {
+    let op = Op::parse(op)?;
+    let tab = resolve(t)?;
+    let caller = caller.encode(env);
+    check_access_of(&tab, op.access(), crate::codec::to_raw(caller.as_c_arg()))?;
+    Ok((op, tab, Runner::new(env, caller)))
+}
+
 /// `select_dirty(Op, Tab, CompiledMs, From, To, Caller)`: the scan of locks
 /// `From..To` on a dirty scheduler, on behalf of `Caller` (what `self()`
 /// means in the spec, and whose access rights count).
@@ -481,11 +497,7 @@ fn select_dirty<'a>(
     caller: LocalPid,
 ) -> rustler::NifResult<Term<'a>> {
     run(|| {
-        let op = Op::parse(op)?;
-        let tab = resolve(t)?;
-        let caller = caller.encode(env);
-        check_access_of(&tab, op.access(), crate::codec::to_raw(caller.as_c_arg()))?;
-        let runner = Runner::new(env, caller);
+        let (op, tab, runner) = for_caller(env, op, t, caller)?;
         let mut acc = Acc::new(env);
         let to = to.min(tab.lock_count());
         scan(op, env, &tab, &ms.0, &runner, from.min(to)..to, &mut acc);
@@ -524,11 +536,7 @@ fn select_job<'a>(
     caller: LocalPid,
 ) -> rustler::NifResult<Term<'a>> {
     run(|| {
-        let op = Op::parse(op)?;
-        let tab = resolve(t)?;
-        let caller = caller.encode(env);
-        check_access_of(&tab, op.access(), crate::codec::to_raw(caller.as_c_arg()))?;
-        let runner = Runner::new(env, caller);
+        let (op, tab, runner) = for_caller(env, op, t, caller)?;
         let mut acc = Acc::new(env);
         loop {
             let l = job.next.fetch_add(1, Ordering::Relaxed);
