@@ -3,7 +3,7 @@
 use super::*;
 use crate::codec::encode::flat_tuple;
 use crate::codec::flat::Flat;
-use crate::codec::object::key_of;
+use crate::codec::object::{key_of, Garbage};
 use crate::table::Kind;
 use crate::table::WriteGuard;
 use rustler::Atom;
@@ -62,7 +62,7 @@ pub fn insert_impl<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route)
 fn insert_one<'a>(env: Env<'a>, t: Term<'a>, obj: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     let keypos = tab.keypos;
-    if let Some((flat, key_term)) = flat_object(&tab, obj) {
+    let old = if let Some((flat, key_term)) = flat_object(&tab, obj) {
         let sort_key = match tab.kind {
             Kind::OrderedSet => Some(sort_key_of(env, key_term)?),
             _ => None,
@@ -71,35 +71,55 @@ fn insert_one<'a>(env: Env<'a>, t: Term<'a>, obj: Term<'a>, route: &Route) -> Re
             Some(sk) => (sk.bytes(), sk.hash),
             None => (flat.element(keypos), hash_key(flat.element(keypos))),
         };
-        let p = route.slot(&tab, 0, hash)?;
-        let old = tab
-            .write(p)
-            .put_bytes(keypos, hash, key, flat.bytes(), false, false);
-        drop(old); // after the lock is released
-        return Ok(atoms::true_().encode(env));
-    }
-    let old = with_encoder(env, |enc| {
-        let k = encode_object_into(env, obj, &tab, enc)?;
-        let p = route.slot(&tab, 0, k.hash)?;
-        let normalised;
-        let key: &[u8] = match &k.sort_key {
-            Some(sk) => sk.bytes(),
-            None if k.neg_zero => {
-                let mut key = key_of(&enc.out, keypos).to_vec();
-                format::normalise_neg_zero(&mut key);
-                normalised = key;
-                &normalised
-            }
-            None => key_of(&enc.out, keypos),
-        };
-        let old =
-            tab.write(p)
-                .put_bytes(keypos, k.hash, key, &enc.out, enc.has_shared(), k.neg_zero);
-        enc.take_shared(); // the references now belong to the stored object
-        Ok::<_, Fail>(old)
-    })?;
+        put_one(&tab, route, hash, key, flat.bytes(), false, false)?
+    } else {
+        with_encoder(env, |enc| {
+            let k = encode_object_into(env, obj, &tab, enc)?;
+            let normalised;
+            let key: &[u8] = match &k.sort_key {
+                Some(sk) => sk.bytes(),
+                None if k.neg_zero => {
+                    let mut key = key_of(&enc.out, keypos).to_vec();
+                    format::normalise_neg_zero(&mut key);
+                    normalised = key;
+                    &normalised
+                }
+                None => key_of(&enc.out, keypos),
+            };
+            let old = put_one(
+                &tab,
+                route,
+                k.hash,
+                key,
+                &enc.out,
+                enc.has_shared(),
+                k.neg_zero,
+            )?;
+            enc.take_shared(); // the references now belong to the stored object
+            Ok::<_, Fail>(old)
+        })?
+    };
     drop(old); // after the lock is released
     Ok(atoms::true_().encode(env))
+}
+
+/// Stores one encoded object (whose key, as the table compares it, is
+/// `key`) under its partition's lock; returns what it replaced. Inlined:
+/// as a call it cost the single-object insert about 5 ns.
+#[inline(always)]
+fn put_one(
+    tab: &Table,
+    route: &Route,
+    hash: u64,
+    key: &[u8],
+    bytes: &[u8],
+    has_shared: bool,
+    neg_zero: bool,
+) -> Res<Option<Garbage>> {
+    let p = route.slot(tab, 0, hash)?;
+    Ok(tab
+        .write(p)
+        .put_bytes(tab.keypos, hash, key, bytes, has_shared, neg_zero))
 }
 
 fn insert_list<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>, route: &Route) -> Res<Term<'a>> {
