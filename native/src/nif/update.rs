@@ -300,14 +300,6 @@ pub fn update_counter_impl<'a>(
         Some(_) => None,
         None => Some(default?.ok_or(cause(atoms::badkey()))?),
     };
-    if let (false, [op]) = (as_list, &ops[..]) {
-        let op = op.as_ref().map_err(|_| Fail::BadArg)?;
-        if let Some(mut obj) = part.get_mut(keypos, k.hash, k.bytes()) {
-            if let Some(v) = counter_in_place(env, &mut obj, op, keypos)? {
-                return Ok(v.to_term(env));
-            }
-        }
-    }
     let found = part.lookup(keypos, k.hash, k.bytes());
     let existing = found.first();
     let in_table = existing.is_some();
