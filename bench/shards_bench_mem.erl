@@ -8,13 +8,17 @@
 %% - `RSS delta': growth of the OS resident set (`/proc/self/statm') across
 %%   filling the table, after a garbage collection. It counts everything
 %%   (ETS, off-heap binaries, NIF allocations, allocator overhead): the fair
-%%   comparison, though noisier.
+%%   comparison, though noisier;
+%% - `RSS churned': the same growth measured again after `?CHURN' times `N'
+%%   overwrites of random keys with new values, as a cache sees: what stays
+%%   allocated once the first objects are gone.
 -module(shards_bench_mem).
 
 -export([run/2, child/1]).
 
 -define(KINDS, [int, bin]).
 -define(TARGETS, [ets, sharded_ets, shards]).
+-define(CHURN, 3).
 
 %% @doc Measures `N' objects of each kind in each target; prints a table and
 %% writes `memory.csv' into `Dir'.
@@ -32,14 +36,15 @@ run(N, Dir) ->
 
 kind_rows(Kind, N) ->
     Results = [{T, measure(T, Kind, N)} || T <- ?TARGETS],
-    {_, {EtsInfo, EtsRss}} = lists:keyfind(ets, 1, Results),
-    Info = [{Kind, "info(memory)", T, I, I / EtsInfo} || {T, {I, _}} <- Results],
-    Rss = [{Kind, "RSS delta", T, R, R / EtsRss} || {T, {_, R}} <- Results],
+    {_, {EtsInfo, EtsRss, EtsChurned}} = lists:keyfind(ets, 1, Results),
+    Info = [{Kind, "info(memory)", T, I, I / EtsInfo} || {T, {I, _, _}} <- Results],
+    Rss = [{Kind, "RSS delta", T, R, R / EtsRss} || {T, {_, R, _}} <- Results],
+    Churned = [{Kind, "RSS churned", T, C, C / EtsChurned} || {T, {_, _, C}} <- Results],
     lists:foreach(fun({K, M, T, B, Ratio}) ->
                           io:format("~-16s ~-14s ~-12s ~10.1f ~8.2f~n",
                                     [kind_name(K), M, T, B, Ratio])
-                  end, Info ++ Rss),
-    Info ++ Rss.
+                  end, Info ++ Rss ++ Churned),
+    Info ++ Rss ++ Churned.
 
 measure(Target, Kind, N) ->
     Erl = filename:join([code:root_dir(), "bin", "erl"]),
@@ -50,12 +55,14 @@ measure(Target, Kind, N) ->
                          Target, Kind, N]),
     Out = os:cmd(lists:flatten(Cmd)),
     case [L || "MEM_RESULT " ++ L <- string:split(Out, "\n", all)] of
-        [L] -> {ok, [Info, Rss], []} = io_lib:fread("~f ~f", L), {Info, Rss};
+        [L] ->
+            {ok, [Info, Rss, Churned], []} = io_lib:fread("~f ~f ~f", L),
+            {Info, Rss, Churned};
         _ -> error({memory_child_failed, Target, Kind, Out})
     end.
 
-%% @doc Runs in the child VM: fills one table, prints one MEM_RESULT line
-%% and halts.
+%% @doc Runs in the child VM: fills one table, then overwrites it, prints
+%% one MEM_RESULT line and halts.
 -spec child([string()]) -> no_return().
 child([TargetS, KindS, NS]) ->
     Target = list_to_atom(TargetS),
@@ -72,15 +79,25 @@ child([TargetS, KindS, NS]) ->
     Rss1 = resident_pages(),
     N = Mod:info(T, size),
     Bytes = Mod:info(T, memory) * erlang:system_info(wordsize),
+    churn(Mod, T, Kind, N, ?CHURN * N),
+    Rss2 = resident_pages(),
+    N = Mod:info(T, size),
     %% Asked only now: os:cmd leaves freed memory behind that the table would reuse.
     PageSize = list_to_integer(string:trim(os:cmd("getconf PAGESIZE"))),
-    io:format("MEM_RESULT ~.2f ~.2f~n", [Bytes / N, (Rss1 - Rss0) * PageSize / N]),
+    io:format("MEM_RESULT ~.2f ~.2f ~.2f~n",
+              [Bytes / N, (Rss1 - Rss0) * PageSize / N, (Rss2 - Rss0) * PageSize / N]),
     halt(0).
 
 fill(_Mod, _T, _Kind, N, N) -> ok;
 fill(Mod, T, Kind, I, N) ->
     true = Mod:insert(T, object(Kind, I)),
     fill(Mod, T, Kind, I + 1, N).
+
+%% Overwrites `Left' random keys of the `N' with new values.
+churn(_Mod, _T, _Kind, _N, 0) -> ok;
+churn(Mod, T, Kind, N, Left) ->
+    true = Mod:insert(T, object(Kind, rand:uniform(N) - 1)),
+    churn(Mod, T, Kind, N, Left - 1).
 
 %% `{Int,Int}', or a 16-byte key with a unique random 100-byte value.
 object(int, I) -> {I, I};
