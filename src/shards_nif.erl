@@ -12,7 +12,7 @@
          keyslot_fun/1, put_meta/3, get_meta/2, first/1, next/2, last/1,
          prev/2, safe_fixtable/3, update_counter_dirty/4, update_element_dirty/4,
          select_all/3, select_dirty/6, scan_job/0, select_job/5, select_chunk/4, ms_compile/2, ms_is/1,
-         ms_source/1, ms_run/2, replace_object/3]).
+         ms_source/1, ms_run/2, replace_object/3, chunk_stats/0, sweep_now/0]).
 
 -on_load(init/0).
 
@@ -74,3 +74,5 @@ ms_run(_List, _Ms) -> ?NOT_LOADED.
 replace_object(_Tab, _Old, _New) -> ?NOT_LOADED.
 update_counter_dirty(_Tab, _Key, _Op, _Default) -> ?NOT_LOADED.
 update_element_dirty(_Tab, _Key, _Ops, _Default) -> ?NOT_LOADED.
+chunk_stats() -> ?NOT_LOADED.
+sweep_now() -> ?NOT_LOADED.

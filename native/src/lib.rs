@@ -11,6 +11,7 @@ mod nif;
 pub mod table;
 
 fn load(env: rustler::Env, _info: rustler::Term) -> bool {
+    codec::shared_bin::on_sparse(table::sweep::request);
     // SAFETY: this is the load callback and `env` its environment.
     unsafe { codec::shared_bin::open(env.as_c_arg()) }
 }

@@ -51,6 +51,8 @@ mod format_props {
 
     /// The bytes shared binaries point into.
     const BACKING: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    /// The same bytes elsewhere, for binaries moved out of `BACKING`.
+    static MIRROR: [u8; 62] = *b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
     fn float() -> impl Strategy<Value = f64> {
         prop_oneof![
@@ -322,7 +324,32 @@ mod format_props {
             let mut owners = Vec::new();
             prop_assert_eq!(shared_bins(&b, 0, &mut |o| owners.push(o)), b.len());
             prop_assert_eq!(owners.len(), shared_count(&t));
-            prop_assert!(owners.iter().all(|&o| o == BACKING.as_ptr() as u64));
+            prop_assert!(owners.iter().all(|o| o.base == BACKING.as_ptr() as u64));
+        }
+
+        /// Moving each shared binary (to a mirror of its bytes further on)
+        /// rewrites the encoding in place: the same term, read from the new
+        /// place; an offset of another width is refused and changes nothing.
+        #[test]
+        fn shared_binaries_are_respelled_in_place(t in term()) {
+            let mut b = encode(&t);
+            let mut owners = Vec::new();
+            shared_bins(&b, 0, &mut |o| owners.push(o));
+            for o in &owners {
+                let before = b.clone();
+                prop_assert!(!respell_shared(&mut b, o, o.base, o.offset + 1000));
+                prop_assert_eq!(&b, &before);
+                let base = MIRROR.as_ptr() as u64;
+                prop_assert!(respell_shared(&mut b, o, base, o.offset));
+            }
+            let mut moved = Vec::new();
+            prop_assert_eq!(shared_bins(&b, 0, &mut |o| moved.push(o)), b.len());
+            prop_assert_eq!(moved.len(), owners.len());
+            for (m, o) in moved.iter().zip(&owners) {
+                prop_assert_eq!(m.base, MIRROR.as_ptr() as u64);
+                prop_assert_eq!((m.offset, m.len, m.at), (o.offset, o.len, o.at));
+            }
+            prop_assert!(terms_equal(&b, &encode(&t)));
         }
 
         #[test]

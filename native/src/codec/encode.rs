@@ -28,7 +28,7 @@ pub struct Unencodable;
 #[derive(Default)]
 pub struct Scratch {
     out: Vec<u8>,
-    shared: Vec<*mut std::ffi::c_void>,
+    shared: Vec<(u64, usize)>,
 }
 
 /// Writes terms into a buffer. `share` decides whether large binaries become
@@ -38,7 +38,7 @@ pub struct Encoder {
     env: *mut ErlNifEnv,
     pub out: Vec<u8>,
     /// Shared binaries created so far; owned by the encoder until `take_shared`.
-    shared: Vec<*mut std::ffi::c_void>,
+    shared: Vec<(u64, usize)>,
 }
 
 impl Encoder {
@@ -90,11 +90,10 @@ impl Encoder {
     }
 
     fn release_shared(&mut self) {
-        for p in self.shared.drain(..) {
-            // SAFETY: each pointer came from `shared_bin::alloc` and its
-            // reference is still ours (not yet taken by an object).
-            // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-            unsafe { shared_bin::release(p) }
+        for (base, len) in self.shared.drain(..) {
+            // SAFETY: each binary came from `shared_bin::alloc` or `hold`,
+            // and its reference is still ours (not yet taken by an object).
+            unsafe { shared_bin::release(base, len) }
         }
     }
 
@@ -147,7 +146,7 @@ impl Encoder {
                         None
                     };
                     let (base, offset) = held.unwrap_or_else(|| shared_bin::alloc(data));
-                    self.shared.push(base);
+                    self.shared.push((base as u64, data.len()));
                     self.out.push(SHARED_BIN);
                     self.out.extend_from_slice(&(base as u64).to_le_bytes());
                     put_varint(&mut self.out, offset);

@@ -201,16 +201,34 @@ fn visit_floats(buf: &[u8], mut pos: usize, f: &mut dyn FnMut(u64, usize)) -> us
     }
 }
 
-/// Calls `out` with the owning resource of each shared binary in the term at
-/// `pos`; returns the position after the term.
-pub fn shared_bins(buf: &[u8], mut pos: usize, out: &mut impl FnMut(u64)) -> usize {
+/// A shared binary named in an encoding.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SharedBin {
+    /// The owning resource.
+    pub base: u64,
+    pub offset: usize,
+    pub len: usize,
+    /// Where `base` is written in the encoding.
+    pub at: usize,
+}
+
+/// Calls `out` with each shared binary in the term at `pos`; returns the
+/// position after the term.
+pub fn shared_bins(buf: &[u8], mut pos: usize, out: &mut impl FnMut(SharedBin)) -> usize {
     let tag = buf[pos];
     pos += 1;
     match tag {
         SHARED_BIN => {
-            out(get_u64(buf, &mut pos));
-            get_varint(buf, &mut pos);
-            get_varint(buf, &mut pos);
+            let at = pos;
+            let base = get_u64(buf, &mut pos);
+            let offset = get_varint(buf, &mut pos);
+            let len = get_varint(buf, &mut pos);
+            out(SharedBin {
+                base,
+                offset,
+                len,
+                at,
+            });
             pos
         }
         TUPLE => {
@@ -227,6 +245,25 @@ pub fn shared_bins(buf: &[u8], mut pos: usize, out: &mut impl FnMut(u64)) -> usi
         }
         _ => skip(buf, pos - 1),
     }
+}
+
+fn varint_len(v: usize) -> usize {
+    (usize::BITS as usize - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Points the shared binary `old` of the encoding `buf` at `offset` in
+/// `base` instead, in place; `false` (and nothing written) when the new
+/// offset does not take as many bytes as the old one.
+pub fn respell_shared(buf: &mut [u8], old: &SharedBin, base: u64, offset: usize) -> bool {
+    let width = varint_len(old.offset);
+    if varint_len(offset) != width {
+        return false;
+    }
+    let mut spelled = Vec::with_capacity(8 + width);
+    spelled.extend_from_slice(&base.to_le_bytes());
+    put_varint(&mut spelled, offset);
+    buf[old.at..old.at + spelled.len()].copy_from_slice(&spelled);
+    true
 }
 
 #[cfg(test)]

@@ -184,6 +184,32 @@ impl Obj {
         }
     }
 
+    /// Moves this object's binaries that sit in sparse chunks into the
+    /// calling thread's chunk, rewriting their references in place (see
+    /// `shared_bin`); the references given up go to `moved`, to release.
+    pub fn leave_sparse_chunks(&mut self, moved: &mut SharedRefs) {
+        if !self.has_shared() {
+            return;
+        }
+        let mut sparse = Vec::new();
+        format::shared_bins(self.bytes(), 0, &mut |b| {
+            // SAFETY: this object holds a reference, so the binary is alive.
+            if unsafe { shared_bin::in_sparse_chunk(b.base, b.len) } {
+                sparse.push(b);
+            }
+        });
+        for b in sparse {
+            // SAFETY: as above.
+            let (base, offset) = unsafe { shared_bin::relocate(b.base, b.offset, b.len) };
+            if format::respell_shared(self.bytes_mut(), &b, base, offset) {
+                moved.push(b.base, b.len);
+            } else {
+                // SAFETY: the new copy's reference, which nothing took.
+                unsafe { shared_bin::release(base, b.len) }
+            }
+        }
+    }
+
     /// Bytes of heap this object occupies (for `info(T, memory)`); an
     /// inline object is counted with its container's slots.
     pub fn footprint(&self) -> usize {
@@ -228,7 +254,7 @@ impl Obj {
         };
         let old_refs = self.has_shared().then(|| {
             let mut refs = SharedRefs::default();
-            format::shared_bins(self.bytes(), 0, &mut |p| refs.push(p));
+            format::shared_bins(self.bytes(), 0, &mut |b| refs.push(b.base, b.len));
             refs
         });
         let header = Self::header_for(bytes.len(), has_shared, key_neg_zero);
@@ -364,16 +390,17 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// overwrite on the insert path should not allocate.
 #[derive(Default)]
 pub struct SharedRefs {
-    inline: [u64; 2],
+    /// Owning resource and length of each binary.
+    inline: [(u64, usize); 2],
     len: usize,
-    more: Vec<u64>,
+    more: Vec<(u64, usize)>,
 }
 
 impl SharedRefs {
-    fn push(&mut self, p: u64) {
+    pub fn push(&mut self, base: u64, len: usize) {
         match self.inline.get_mut(self.len) {
-            Some(slot) => *slot = p,
-            None => self.more.push(p),
+            Some(slot) => *slot = (base, len),
+            None => self.more.push((base, len)),
         }
         self.len += 1;
     }
@@ -382,9 +409,9 @@ impl SharedRefs {
 impl Drop for SharedRefs {
     fn drop(&mut self) {
         let inline = &self.inline[..self.len.min(self.inline.len())];
-        for &p in inline.iter().chain(&self.more) {
+        for &(base, len) in inline.iter().chain(&self.more) {
             // SAFETY: each reference was owned by an object that gave it up.
-            unsafe { shared_bin::release(p as *const _) }
+            unsafe { shared_bin::release(base, len) }
         }
     }
 }
@@ -413,9 +440,9 @@ impl Clone for Obj {
             Repr::Inline { meta, data } => Obj(Repr::Inline { meta, data }),
             Repr::Heap(_) => {
                 if self.has_shared() {
-                    format::shared_bins(self.bytes(), 0, &mut |p| {
+                    format::shared_bins(self.bytes(), 0, &mut |b| {
                         // SAFETY: `self` holds a reference, so the binary is alive.
-                        unsafe { shared_bin::keep(p as *const _) }
+                        unsafe { shared_bin::keep(b.base, b.len) }
                     });
                 }
                 Obj::new_heap(self.bytes(), self.has_shared(), self.key_neg_zero())
@@ -430,9 +457,9 @@ impl Drop for Obj {
             return; // inline: no allocation, no shared binaries
         };
         if self.has_shared() {
-            format::shared_bins(self.bytes(), 0, &mut |p| {
+            format::shared_bins(self.bytes(), 0, &mut |b| {
                 // SAFETY: this object owned one reference to each shared binary.
-                unsafe { shared_bin::release(p as *const _) }
+                unsafe { shared_bin::release(b.base, b.len) }
             });
         }
         let layout = Self::layout(self.bytes().len());

@@ -3,14 +3,24 @@
 //!
 //! Allocating one resource per binary costs more than the insert itself, so
 //! binaries up to `MAX_PACKED` bytes are packed into chunk resources: each
-//! scheduler thread bump-allocates in its own chunk, and every stored binary
-//! holds one reference on its chunk (an uncontended atomic increment). A
-//! term made from it is `enif_make_resource_binary` over the bytes inside the
-//! chunk, which keeps the chunk alive on its own. A chunk is freed when its
-//! last binary is gone. Larger binaries get a resource of their own.
+//! scheduler thread bump-allocates in its own chunk. A term made from a
+//! packed binary is `enif_make_resource_binary` over the bytes inside the
+//! chunk, which keeps the chunk alive on its own. Larger binaries get a
+//! resource of their own, with one reference per stored copy.
 //!
 //! The resources have no destructor and no Rust wrapper: their memory *is*
-//! the bytes.
+//! the bytes (after a chunk's header).
+//!
+//! A chunk stays allocated while any of its binaries is stored, so under
+//! random overwrites most chunks end up holding a few live binaries among
+//! dead ones (measured: 2.7x the resident memory of a fresh table). Each
+//! chunk therefore counts its stored bytes; once it is sealed (no longer any
+//! thread's current chunk) and that count falls under half the chunk, it is
+//! *sparse*, and when sparse chunks pile up (`SWEEP_MIN_SPARSE`), the hook
+//! set with `on_sparse` runs (the table layer's sweep, which moves the
+//! survivors into fresh chunks with `relocate`). The chunk holds one VM
+//! reference for all its stored binaries, released when the last one goes;
+//! terms made from it hold their own.
 //!
 //! Binaries of `HOLD_MIN` bytes or more are not copied at all, as ETS does
 //! not copy a refc binary: a *held* resource keeps the caller's binary alive
@@ -21,6 +31,7 @@
 //! outside the resource, so offsets wrap).
 
 use super::format::shared_bytes_at;
+use once_cell::sync::OnceCell;
 use rustler::sys::{
     c_void, enif_alloc_env, enif_alloc_resource, enif_free_env, enif_inspect_binary,
     enif_keep_resource, enif_make_copy, enif_make_resource_binary, enif_open_resource_type,
@@ -28,7 +39,7 @@ use rustler::sys::{
     ErlNifTerm,
 };
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 static RESOURCE_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 static HELD_TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
@@ -41,7 +52,108 @@ pub const HOLD_MIN: usize = 16 * 1024;
 /// referenced, so it is kept small.
 const CHUNK: usize = 8 * 1024;
 /// Binaries up to this size are packed into chunks.
-const MAX_PACKED: usize = 1024;
+pub const MAX_PACKED: usize = 1024;
+/// Where a chunk's binaries start, after its header (`ChunkState`): every
+/// offset in a chunk is then a two-byte varint, so a binary moved to
+/// another chunk is respelled in place (`relocate`).
+const FIRST: usize = 128;
+/// A sealed chunk storing fewer bytes than this is sparse.
+const SPARSE_BELOW: u64 = (CHUNK / 2) as u64;
+/// A sweep is asked for when at least this many chunks (2 MB), and an
+/// eighth of all chunks, are sparse.
+const SWEEP_MIN_SPARSE: usize = 256;
+
+/// A chunk's header: the bytes of its stored binaries, and `SEALED` once
+/// no thread allocates in it any more.
+type ChunkState = AtomicU64;
+const SEALED: u64 = 1 << 63;
+
+/// Chunks with binaries stored in them (or still current).
+static CHUNKS: AtomicUsize = AtomicUsize::new(0);
+/// Of those, the sparse ones.
+static SPARSE: AtomicUsize = AtomicUsize::new(0);
+static ON_SPARSE: OnceCell<fn()> = OnceCell::new();
+
+/// Sets what runs when sparse chunks pile up (once, at load).
+pub fn on_sparse(hook: fn()) {
+    let _ = ON_SPARSE.set(hook);
+}
+
+/// Chunks in use and how many of them are sparse (for tests).
+pub fn chunk_counts() -> (usize, usize) {
+    (
+        CHUNKS.load(Ordering::Relaxed),
+        SPARSE.load(Ordering::Relaxed),
+    )
+}
+
+/// Whether a shared binary of `len` bytes lives in a chunk (a bigger one
+/// has a resource of its own).
+#[inline]
+fn in_chunk(len: usize) -> bool {
+    len <= MAX_PACKED
+}
+
+/// The header of the chunk `base`.
+///
+/// # Safety
+/// `base` must be a live chunk.
+unsafe fn state<'a>(base: u64) -> &'a ChunkState {
+    // SAFETY: a chunk's first bytes are its header, initialised at creation
+    // and only touched atomically (caller's contract: the chunk is alive).
+    unsafe { &*(base as usize as *const ChunkState) }
+}
+
+fn is_sparse(state: u64) -> bool {
+    state & SEALED != 0 && (1..SPARSE_BELOW).contains(&(state & !SEALED))
+}
+
+/// Accounts for a chunk going from `before` to `after` (header values).
+fn track(before: u64, after: u64) {
+    match (is_sparse(before), is_sparse(after)) {
+        (false, true) => {
+            let sparse = SPARSE.fetch_add(1, Ordering::Relaxed) + 1;
+            if sparse >= SWEEP_MIN_SPARSE && sparse * 8 >= CHUNKS.load(Ordering::Relaxed) {
+                if let Some(hook) = ON_SPARSE.get() {
+                    hook();
+                }
+            }
+        }
+        (true, false) => {
+            SPARSE.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+}
+
+/// Changes the stored bytes of chunk `base` by `delta`, and gives up the
+/// chunk's VM reference when a sealed chunk stores nothing any more.
+///
+/// # Safety
+/// `base` must be a live chunk; a decrease must be of bytes stored in it.
+unsafe fn adjust(base: u64, delta: i64, seal: bool) {
+    // SAFETY: the caller's contract.
+    let st = unsafe { state(base) };
+    let before = if seal {
+        st.fetch_or(SEALED, Ordering::AcqRel)
+    } else if delta >= 0 {
+        st.fetch_add(delta as u64, Ordering::AcqRel)
+    } else {
+        st.fetch_sub(delta.unsigned_abs(), Ordering::AcqRel)
+    };
+    let after = if seal {
+        before | SEALED
+    } else {
+        before.wrapping_add(delta as u64)
+    };
+    track(before, after);
+    if after == SEALED {
+        CHUNKS.fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: the chunk's own reference, taken at creation; nothing is
+        // stored in it and no thread allocates in it any more.
+        unsafe { enif_release_resource(base as *const c_void) }
+    }
+}
 
 /// Opens the resource type; called once from the NIF library's `load`.
 ///
@@ -118,22 +230,41 @@ fn new_resource(size: usize) -> *mut c_void {
     unsafe { enif_alloc_resource(ty, size) }
 }
 
-/// The calling thread's current chunk and how much of it is used. The
-/// thread holds one reference on it until the chunk is full.
+/// The calling thread's current chunk and how much of it is used.
 struct Chunk {
     base: *mut c_void,
     used: usize,
 }
 
+impl Chunk {
+    fn new() -> Chunk {
+        let base = new_resource(CHUNK);
+        debug_assert_eq!(base as usize % std::mem::align_of::<ChunkState>(), 0);
+        // SAFETY: a fresh resource of CHUNK bytes; resource data is
+        // word-aligned, as the header needs.
+        unsafe { (base as *mut ChunkState).write(AtomicU64::new(0)) };
+        CHUNKS.fetch_add(1, Ordering::Relaxed);
+        Chunk { base, used: FIRST }
+    }
+}
+
 impl Drop for Chunk {
+    /// Seals the chunk: full, or its thread is gone.
     fn drop(&mut self) {
-        // SAFETY: the thread's own reference, taken when the chunk was made.
-        unsafe { enif_release_resource(self.base) }
+        // SAFETY: the chunk holds its own reference until sealed and empty.
+        unsafe { adjust(self.base as u64, 0, true) }
     }
 }
 
 thread_local! {
     static CURRENT: RefCell<Option<Chunk>> = const { RefCell::new(None) };
+}
+
+/// Seals the calling thread's chunk, so that what it copies next goes to a
+/// fresh one (a sweep's copies then never land among the dead bytes of the
+/// thread's earlier work).
+pub fn seal_current() {
+    CURRENT.with(|current| current.borrow_mut().take());
 }
 
 /// Copies `bytes` into shared memory. Returns the owning resource (with one
@@ -148,16 +279,13 @@ pub fn alloc(bytes: &[u8]) -> (*mut c_void, usize) {
                 .as_ref()
                 .is_none_or(|c| c.used + bytes.len() > CHUNK)
             {
-                *current = Some(Chunk {
-                    base: new_resource(CHUNK),
-                    used: 0,
-                });
+                *current = Some(Chunk::new());
             }
             let chunk = current.as_mut().expect("a current chunk");
             let offset = chunk.used;
             chunk.used += bytes.len();
-            // SAFETY: the chunk is alive (the thread holds a reference).
-            unsafe { enif_keep_resource(chunk.base) };
+            // SAFETY: the chunk is alive (current, so not sealed).
+            unsafe { adjust(chunk.base as u64, bytes.len() as i64, false) };
             (chunk.base, offset)
         })
     };
@@ -184,18 +312,55 @@ pub unsafe fn make_term(
     enif_make_resource_binary(env, base, bytes as *const c_void, len)
 }
 
-/// Drops one reference.
+/// Drops one stored reference to the shared binary of `len` bytes at `base`.
 ///
 /// # Safety
 /// `base` must be a shared resource whose reference the caller owns.
-pub unsafe fn release(base: *const c_void) {
-    enif_release_resource(base)
+pub unsafe fn release(base: u64, len: usize) {
+    if in_chunk(len) {
+        // SAFETY: the caller's contract: `len` bytes are stored in the chunk.
+        unsafe { adjust(base, -(len as i64), false) }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { enif_release_resource(base as *const c_void) }
+    }
 }
 
-/// Takes one more reference (for an object built by copying another's bytes).
+/// Takes one more stored reference (for an object built by copying another's
+/// bytes).
 ///
 /// # Safety
-/// `base` must be a live shared resource.
-pub unsafe fn keep(base: *const c_void) {
-    enif_keep_resource(base);
+/// `base` must be a live shared resource holding a binary of `len` bytes.
+pub unsafe fn keep(base: u64, len: usize) {
+    if in_chunk(len) {
+        // SAFETY: the caller's contract; the chunk stores the binary, so it
+        // still holds its own reference.
+        unsafe { adjust(base, len as i64, false) }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { enif_keep_resource(base as *const c_void) }
+    }
+}
+
+/// Whether the binary of `len` bytes at `base` sits in a sparse chunk.
+///
+/// # Safety
+/// `base` must be a live shared resource holding a binary of `len` bytes.
+pub unsafe fn in_sparse_chunk(base: u64, len: usize) -> bool {
+    // SAFETY: the caller's contract.
+    in_chunk(len) && is_sparse(unsafe { state(base) }.load(Ordering::Relaxed))
+}
+
+/// Copies the binary of `len` bytes at `offset` in `base` into the calling
+/// thread's chunk; returns its new place. The old reference is still the
+/// caller's, to `release`.
+///
+/// # Safety
+/// `base` must be a live chunk holding those bytes.
+pub unsafe fn relocate(base: u64, offset: usize, len: usize) -> (u64, usize) {
+    debug_assert!(in_chunk(len));
+    // SAFETY: the caller's contract; stored bytes never change.
+    let bytes = unsafe { std::slice::from_raw_parts(shared_bytes_at(base, offset), len) };
+    let (new_base, new_offset) = alloc(bytes);
+    (new_base as u64, new_offset)
 }

@@ -485,3 +485,19 @@ fn get_meta<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<
         )
     })
 }
+
+/// `chunk_stats()`: `{Chunks, Sparse, Sweeping}`, the packed-binary chunks
+/// in use, how many are sparse, and whether a sweep runs (for tests).
+#[rustler::nif]
+fn chunk_stats() -> (usize, usize, bool) {
+    let (chunks, sparse) = crate::codec::shared_bin::chunk_counts();
+    (chunks, sparse, crate::table::sweep::running())
+}
+
+/// `sweep_now()`: one sweep pass over every table, in this call; `true`
+/// (for tests).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn sweep_now() -> rustler::Atom {
+    crate::table::sweep::sweep_now();
+    crate::nif::atoms::true_()
+}

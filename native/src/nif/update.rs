@@ -193,10 +193,10 @@ fn splice(base: &Obj, edits: &[Edit<'_>]) -> Obj {
     parts.push(&old[at..]);
     let obj = Obj::from_parts(&parts, has_shared, base.key_neg_zero());
     if has_shared {
-        format::shared_bins(obj.bytes(), 0, &mut |p| {
-            // SAFETY: each pointer is alive: held by `base` or by the
+        format::shared_bins(obj.bytes(), 0, &mut |b| {
+            // SAFETY: each binary is alive: held by `base` or by the
             // encoder that produced the new elements, both alive here.
-            unsafe { shared_bin::keep(p as *const _) };
+            unsafe { shared_bin::keep(b.base, b.len) };
         });
     }
     obj

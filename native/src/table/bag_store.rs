@@ -129,6 +129,16 @@ impl BagStore {
     /// The objects from traversal position `from` on, the first `skip`
     /// objects of that position's key left out, each with its position and
     /// its index among its key's objects.
+    /// See `HashStore::for_each_mut_in`.
+    pub fn for_each_mut_in(
+        &mut self,
+        from: usize,
+        buckets: usize,
+        f: impl FnMut(&mut Vec<Obj>),
+    ) -> Option<usize> {
+        self.map.for_each_mut_in(from, buckets, f)
+    }
+
     pub fn iter_from(
         &self,
         from: usize,

@@ -253,6 +253,33 @@ impl<T: Clone> HashStore<T> {
         main.chain(overflow)
     }
 
+    /// Calls `f` on each entry (dead ones too) in buckets `from..from +
+    /// buckets`, counting the side table's after the main table's; returns
+    /// the bucket to go on from, or `None` past the last one.
+    pub fn for_each_mut_in(
+        &mut self,
+        from: usize,
+        buckets: usize,
+        mut f: impl FnMut(&mut T),
+    ) -> Option<usize> {
+        let n = self.main.num_buckets();
+        let total = n + self.fixed.as_ref().map_or(0, |f| f.overflow.num_buckets());
+        let end = total.min(from.saturating_add(buckets));
+        for b in from..end {
+            let entry = if b < n {
+                self.main.get_bucket_mut(b)
+            } else {
+                self.fixed
+                    .as_mut()
+                    .and_then(|f| f.overflow.get_bucket_mut(b - n))
+            };
+            if let Some(v) = entry {
+                f(v);
+            }
+        }
+        (end < total).then_some(end)
+    }
+
     /// The first live entry at traversal position `from` or after it.
     pub fn next_from(&self, from: usize) -> Option<(usize, &T)> {
         let n = self.main.num_buckets();

@@ -6,6 +6,7 @@ pub mod ordered_store;
 pub mod partition;
 pub mod registry;
 pub mod set_store;
+pub mod sweep;
 
 use crate::codec::Obj;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -227,6 +228,15 @@ impl Table {
             guard: l.store.write(),
             version: &l.version,
         }
+    }
+
+    /// As `write`, without waiting: `None` when the lock is taken.
+    pub fn try_write(&self, lock: usize) -> Option<WriteGuard<'_>> {
+        let l = &self.locks[lock].0;
+        Some(WriteGuard {
+            guard: l.store.try_write()?,
+            version: &l.version,
+        })
     }
 
     /// The version of an ordered_set store as of its last write, read

@@ -358,6 +358,24 @@ impl OrderedStore {
         self.map.range((Bound::Unbounded, upper)).rev()
     }
 
+    /// Calls `f` on the objects of up to `n` keys after `after` (all keys
+    /// when `None`), in order; returns the last key visited, or `None`
+    /// past the last key. `f` may only change an object's bytes in place.
+    pub fn for_each_mut_after(
+        &mut self,
+        after: Option<&SortKey>,
+        n: usize,
+        mut f: impl FnMut(&mut Obj),
+    ) -> Option<SortKey> {
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut last = None;
+        for (k, o) in self.map.range_mut((lower, Bound::Unbounded)).take(n) {
+            f(o);
+            last = Some(k);
+        }
+        last.cloned()
+    }
+
     /// Calls `visit` on every object in key order: it may replace the
     /// object in place (same key) and returns whether to keep it.
     pub fn edit(&mut self, mut visit: impl FnMut(&mut Obj) -> bool) {

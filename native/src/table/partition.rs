@@ -104,6 +104,16 @@ impl DerefMut for FoundMut<'_> {
     }
 }
 
+/// Buckets or keys `Partition::sweep_step` visits under one lock hold.
+const SWEEP_STEP: usize = 64;
+
+/// Where a sweep of a partition has got to.
+#[derive(Default)]
+pub struct SweepAt {
+    bucket: usize,
+    key: Option<SortKey>,
+}
+
 /// A partition's whole contents, taken out to be freed off the lock.
 pub enum Contents {
     Set(HashStore<Obj>),
@@ -332,6 +342,30 @@ impl Partition {
             Partition::Set(s) => s.next_from(from),
             Partition::Bag(s) => s.next_from(from),
             Partition::Ordered(_) => None,
+        }
+    }
+
+    /// Calls `f` on the objects of the next stretch of the partition after
+    /// `at` (about `SWEEP_STEP` buckets or keys), which it advances;
+    /// `false` when the whole partition has been visited. `f` may only
+    /// change an object's bytes in place, keeping its key.
+    pub fn sweep_step(&mut self, at: &mut SweepAt, mut f: impl FnMut(&mut Obj)) -> bool {
+        match self {
+            Partition::Set(s) => {
+                let next = s.for_each_mut_in(at.bucket, SWEEP_STEP, f);
+                at.bucket = next.unwrap_or(usize::MAX);
+                next.is_some()
+            }
+            Partition::Bag(s) => {
+                let next =
+                    s.for_each_mut_in(at.bucket, SWEEP_STEP, |v| v.iter_mut().for_each(&mut f));
+                at.bucket = next.unwrap_or(usize::MAX);
+                next.is_some()
+            }
+            Partition::Ordered(s) => {
+                at.key = s.for_each_mut_after(at.key.as_ref(), SWEEP_STEP, f);
+                at.key.is_some()
+            }
         }
     }
 

@@ -140,6 +140,16 @@ impl SetStore {
     }
 
     /// The objects from traversal position `from` on, with their positions.
+    /// See `HashStore::for_each_mut_in`.
+    pub fn for_each_mut_in(
+        &mut self,
+        from: usize,
+        buckets: usize,
+        f: impl FnMut(&mut Obj),
+    ) -> Option<usize> {
+        self.map.for_each_mut_in(from, buckets, f)
+    }
+
     pub fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Obj)> {
         self.map.iter_from(from)
     }
