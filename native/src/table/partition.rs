@@ -105,7 +105,7 @@ impl DerefMut for FoundMut<'_> {
 }
 
 /// Buckets or keys `Partition::sweep_step` visits under one lock hold.
-const SWEEP_STEP: usize = 64;
+const SWEEP_STEP: usize = 32;
 
 /// Where a sweep of a partition has got to.
 #[derive(Default)]
