@@ -10,7 +10,9 @@
 //! partition's write lock when free, for one short step
 //! (`Partition::sweep_step`), and rests between steps. Moving a binary
 //! rewrites its reference in place: objects keep their size, their key and
-//! their place.
+//! their place. A hash table that grows between two steps moves its
+//! entries, so a pass may miss some objects or see some twice; the next
+//! pass gets them.
 
 use super::partition::SweepAt;
 use super::registry;
