@@ -397,7 +397,7 @@ pub struct SharedRefs {
 }
 
 impl SharedRefs {
-    pub fn push(&mut self, base: u64, len: usize) {
+    fn push(&mut self, base: u64, len: usize) {
         match self.inline.get_mut(self.len) {
             Some(slot) => *slot = (base, len),
             None => self.more.push((base, len)),

@@ -126,26 +126,39 @@ fn track(before: u64, after: u64) {
     }
 }
 
-/// Changes the stored bytes of chunk `base` by `delta`, and gives up the
-/// chunk's VM reference when a sealed chunk stores nothing any more.
+/// Changes the stored bytes of chunk `base` by `delta`.
 ///
 /// # Safety
 /// `base` must be a live chunk; a decrease must be of bytes stored in it.
-unsafe fn adjust(base: u64, delta: i64, seal: bool) {
+unsafe fn adjust(base: u64, delta: i64) {
     // SAFETY: the caller's contract.
     let st = unsafe { state(base) };
-    let before = if seal {
-        st.fetch_or(SEALED, Ordering::AcqRel)
-    } else if delta >= 0 {
+    let before = if delta >= 0 {
         st.fetch_add(delta as u64, Ordering::AcqRel)
     } else {
         st.fetch_sub(delta.unsigned_abs(), Ordering::AcqRel)
     };
-    let after = if seal {
-        before | SEALED
-    } else {
-        before.wrapping_add(delta as u64)
-    };
+    // SAFETY: the caller's contract.
+    unsafe { settle(base, before, before.wrapping_add(delta as u64)) }
+}
+
+/// Seals chunk `base`: no thread allocates in it any more.
+///
+/// # Safety
+/// `base` must be a live chunk, not yet sealed.
+unsafe fn seal(base: u64) {
+    // SAFETY: the caller's contract.
+    let before = unsafe { state(base) }.fetch_or(SEALED, Ordering::AcqRel);
+    // SAFETY: the caller's contract.
+    unsafe { settle(base, before, before | SEALED) }
+}
+
+/// Accounts for chunk `base` going from header `before` to `after`, and
+/// gives up its VM reference when, sealed, it stores nothing any more.
+///
+/// # Safety
+/// `base` must be a live chunk, and `after` the header one change made.
+unsafe fn settle(base: u64, before: u64, after: u64) {
     track(before, after);
     if after == SEALED {
         CHUNKS.fetch_sub(1, Ordering::Relaxed);
@@ -252,7 +265,7 @@ impl Drop for Chunk {
     /// Seals the chunk: full, or its thread is gone.
     fn drop(&mut self) {
         // SAFETY: the chunk holds its own reference until sealed and empty.
-        unsafe { adjust(self.base as u64, 0, true) }
+        unsafe { seal(self.base as u64) }
     }
 }
 
@@ -285,7 +298,7 @@ pub fn alloc(bytes: &[u8]) -> (*mut c_void, usize) {
             let offset = chunk.used;
             chunk.used += bytes.len();
             // SAFETY: the chunk is alive (current, so not sealed).
-            unsafe { adjust(chunk.base as u64, bytes.len() as i64, false) };
+            unsafe { adjust(chunk.base as u64, bytes.len() as i64) };
             (chunk.base, offset)
         })
     };
@@ -319,7 +332,7 @@ pub unsafe fn make_term(
 pub unsafe fn release(base: u64, len: usize) {
     if in_chunk(len) {
         // SAFETY: the caller's contract: `len` bytes are stored in the chunk.
-        unsafe { adjust(base, -(len as i64), false) }
+        unsafe { adjust(base, -(len as i64)) }
     } else {
         // SAFETY: the caller's contract.
         unsafe { enif_release_resource(base as *const c_void) }
@@ -335,7 +348,7 @@ pub unsafe fn keep(base: u64, len: usize) {
     if in_chunk(len) {
         // SAFETY: the caller's contract; the chunk stores the binary, so it
         // still holds its own reference.
-        unsafe { adjust(base, len as i64, false) }
+        unsafe { adjust(base, len as i64) }
     } else {
         // SAFETY: the caller's contract.
         unsafe { enif_keep_resource(base as *const c_void) }

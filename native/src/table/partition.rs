@@ -350,23 +350,18 @@ impl Partition {
     /// `false` when the whole partition has been visited. `f` may only
     /// change an object's bytes in place, keeping its key.
     pub fn sweep_step(&mut self, at: &mut SweepAt, mut f: impl FnMut(&mut Obj)) -> bool {
-        match self {
-            Partition::Set(s) => {
-                let next = s.for_each_mut_in(at.bucket, SWEEP_STEP, f);
-                at.bucket = next.unwrap_or(usize::MAX);
-                next.is_some()
-            }
+        let next = match self {
+            Partition::Set(s) => s.for_each_mut_in(at.bucket, SWEEP_STEP, f),
             Partition::Bag(s) => {
-                let next =
-                    s.for_each_mut_in(at.bucket, SWEEP_STEP, |v| v.iter_mut().for_each(&mut f));
-                at.bucket = next.unwrap_or(usize::MAX);
-                next.is_some()
+                s.for_each_mut_in(at.bucket, SWEEP_STEP, |v| v.iter_mut().for_each(&mut f))
             }
             Partition::Ordered(s) => {
                 at.key = s.for_each_mut_after(at.key.as_ref(), SWEEP_STEP, f);
-                at.key.is_some()
+                return at.key.is_some();
             }
-        }
+        };
+        at.bucket = next.unwrap_or(usize::MAX);
+        next.is_some()
     }
 
     /// Empties the partition, handing back the objects so the caller can drop
