@@ -89,7 +89,15 @@ impl Encoder {
         self.shared.clear();
     }
 
+    #[inline]
     fn release_shared(&mut self) {
+        if !self.shared.is_empty() {
+            self.release_shared_now();
+        }
+    }
+
+    #[inline(never)]
+    fn release_shared_now(&mut self) {
         for (base, len) in self.shared.drain(..) {
             // SAFETY: each binary came from `shared_bin::alloc` or `hold`,
             // and its reference is still ours (not yet taken by an object).

@@ -67,6 +67,8 @@ const SWEEP_MIN_SPARSE: usize = 256;
 /// no thread allocates in it any more.
 type ChunkState = AtomicU64;
 const SEALED: u64 = 1 << 63;
+/// What a current chunk's header counts as stored: all it can hold.
+const RESERVED: u64 = (CHUNK - FIRST) as u64;
 
 /// Chunks with binaries stored in them (or still current).
 static CHUNKS: AtomicUsize = AtomicUsize::new(0);
@@ -142,15 +144,21 @@ unsafe fn adjust(base: u64, delta: i64) {
     unsafe { settle(base, before, before.wrapping_add(delta as u64)) }
 }
 
-/// Seals chunk `base`: no thread allocates in it any more.
+/// Seals chunk `base`: no thread allocates in it any more. A current
+/// chunk's header counts all of it as stored (see `Chunk::new`); sealing
+/// gives back the `unused` bytes, leaving the bytes actually stored.
 ///
 /// # Safety
-/// `base` must be a live chunk, not yet sealed.
-unsafe fn seal(base: u64) {
+/// `base` must be a live chunk, not yet sealed, with `unused` bytes never
+/// handed out.
+unsafe fn seal(base: u64, unused: u64) {
+    // The header is at least `unused` (only handed-out bytes are released)
+    // and below `SEALED`, so one addition subtracts and sets the bit.
+    let delta = SEALED - unused;
     // SAFETY: the caller's contract.
-    let before = unsafe { state(base) }.fetch_or(SEALED, Ordering::AcqRel);
+    let before = unsafe { state(base) }.fetch_add(delta, Ordering::AcqRel);
     // SAFETY: the caller's contract.
-    unsafe { settle(base, before, before | SEALED) }
+    unsafe { settle(base, before, before.wrapping_add(delta)) }
 }
 
 /// Accounts for chunk `base` going from header `before` to `after`, and
@@ -158,7 +166,23 @@ unsafe fn seal(base: u64) {
 ///
 /// # Safety
 /// `base` must be a live chunk, and `after` the header one change made.
+#[inline]
 unsafe fn settle(base: u64, before: u64, after: u64) {
+    // Most changes change nothing else: keep the check inline and the rest
+    // out of the insert path's code.
+    if is_sparse(before) != is_sparse(after) || after == SEALED {
+        // SAFETY: the caller's contract.
+        unsafe { settle_rare(base, before, after) }
+    }
+}
+
+/// `settle` for a chunk becoming or ceasing to be sparse, or empty.
+///
+/// # Safety
+/// As `settle`.
+#[cold]
+#[inline(never)]
+unsafe fn settle_rare(base: u64, before: u64, after: u64) {
     track(before, after);
     if after == SEALED {
         CHUNKS.fetch_sub(1, Ordering::Relaxed);
@@ -253,9 +277,11 @@ impl Chunk {
     fn new() -> Chunk {
         let base = new_resource(CHUNK);
         debug_assert_eq!(base as usize % std::mem::align_of::<ChunkState>(), 0);
+        // The header counts the whole chunk as stored until it is sealed,
+        // so handing out bytes needs no atomic operation.
         // SAFETY: a fresh resource of CHUNK bytes; resource data is
         // word-aligned, as the header needs.
-        unsafe { (base as *mut ChunkState).write(AtomicU64::new(0)) };
+        unsafe { (base as *mut ChunkState).write(AtomicU64::new(RESERVED)) };
         CHUNKS.fetch_add(1, Ordering::Relaxed);
         Chunk { base, used: FIRST }
     }
@@ -264,8 +290,10 @@ impl Chunk {
 impl Drop for Chunk {
     /// Seals the chunk: full, or its thread is gone.
     fn drop(&mut self) {
-        // SAFETY: the chunk holds its own reference until sealed and empty.
-        unsafe { seal(self.base as u64) }
+        let unused = RESERVED - (self.used - FIRST) as u64;
+        // SAFETY: the chunk holds its own reference until sealed and empty;
+        // `used` counts every byte handed out.
+        unsafe { seal(self.base as u64, unused) }
     }
 }
 
@@ -297,8 +325,6 @@ pub fn alloc(bytes: &[u8]) -> (*mut c_void, usize) {
             let chunk = current.as_mut().expect("a current chunk");
             let offset = chunk.used;
             chunk.used += bytes.len();
-            // SAFETY: the chunk is alive (current, so not sealed).
-            unsafe { adjust(chunk.base as u64, bytes.len() as i64) };
             (chunk.base, offset)
         })
     };
