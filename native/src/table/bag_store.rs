@@ -126,9 +126,6 @@ impl BagStore {
         self.map.iter().flatten()
     }
 
-    /// The objects from traversal position `from` on, the first `skip`
-    /// objects of that position's key left out, each with its position and
-    /// its index among its key's objects.
     /// See `HashStore::for_each_mut_in`.
     pub fn for_each_mut_in(
         &mut self,
@@ -139,6 +136,9 @@ impl BagStore {
         self.map.for_each_mut_in(from, buckets, f)
     }
 
+    /// The objects from traversal position `from` on, the first `skip`
+    /// objects of that position's key left out, each with its position and
+    /// its index among its key's objects.
     pub fn iter_from(
         &self,
         from: usize,

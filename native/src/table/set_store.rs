@@ -139,7 +139,6 @@ impl SetStore {
         self.map.position(hash, Self::matches(keypos, key), key)
     }
 
-    /// The objects from traversal position `from` on, with their positions.
     /// See `HashStore::for_each_mut_in`.
     pub fn for_each_mut_in(
         &mut self,
@@ -150,6 +149,7 @@ impl SetStore {
         self.map.for_each_mut_in(from, buckets, f)
     }
 
+    /// The objects from traversal position `from` on, with their positions.
     pub fn iter_from(&self, from: usize) -> impl Iterator<Item = (usize, &Obj)> {
         self.map.iter_from(from)
     }
