@@ -398,6 +398,7 @@ pub struct SharedRefs {
 
 impl SharedRefs {
     fn push(&mut self, base: u64, len: usize) {
+        shared_bin::will_release(base, len);
         match self.inline.get_mut(self.len) {
             Some(slot) => *slot = (base, len),
             None => self.more.push((base, len)),
