@@ -9,6 +9,7 @@
 use super::*;
 use crate::table::ordered_store::{OrderedStore, SortKey};
 use crate::table::partition::Partition;
+use crate::table::tournament::Tournament;
 use parking_lot::RwLockReadGuard;
 use std::collections::binary_heap::PeekMut;
 use std::collections::{BinaryHeap, VecDeque};
@@ -222,6 +223,10 @@ struct Cursor {
     /// Each store's version when its keys ahead were read.
     versions: Vec<u64>,
     ahead: Vec<Ahead>,
+    /// Which store's next key comes first: a tournament over the stores, so
+    /// that a step compares keys along one path (log2 of the stores) instead
+    /// of across all of them.
+    closest: Tournament,
 }
 
 /// A store's next keys (sort key and encoded key term), in order.
@@ -249,6 +254,7 @@ impl Cursor {
             // No store is ever at this version: every store is read afresh.
             versions: vec![u64::MAX; tab.lock_count()],
             ahead: (0..tab.lock_count()).map(|_| Ahead::default()).collect(),
+            closest: Tournament::new(tab.lock_count()),
         }
     }
 
@@ -258,26 +264,41 @@ impl Cursor {
 
     /// Reads up to `n` keys of store `l` after `last`, under its lock.
     fn read_ahead(&mut self, l: usize, store: &OrderedStore, n: usize, keypos: usize) {
-        let found = objects_after(store, self.last.as_ref(), !self.forward);
+        // The tree holds the sort keys, each object its key term: ask for
+        // all the objects before reading any, so their cache misses overlap.
+        let found: Vec<_> = objects_after(store, self.last.as_ref(), !self.forward)
+            .take(n)
+            .inspect(|(_, obj)| obj.prefetch())
+            .collect();
         let ahead = &mut self.ahead[l];
         ahead.keys.clear();
         ahead.keys.extend(
             found
-                .take(n)
+                .into_iter()
                 .map(|(k, obj)| (k.clone(), obj.key(keypos).to_vec())),
         );
         ahead.complete = ahead.keys.len() < n;
         self.versions[l] = store.version();
+        self.replay(l);
+    }
+
+    /// Takes the next key of store `l`.
+    fn pop(&mut self, l: usize) -> Option<(SortKey, Vec<u8>)> {
+        let next = self.ahead[l].keys.pop_front();
+        self.replay(l);
+        next
+    }
+
+    /// Updates `closest` after store `l`'s next key changed.
+    fn replay(&mut self, l: usize) {
+        let ahead = &self.ahead;
+        let front = |s: usize| ahead[s].keys.front().map(|(k, _)| k);
+        self.closest.update(l, front, self.forward);
     }
 
     /// The store whose next key comes first in the direction of travel.
     fn closest(&self) -> Option<usize> {
-        self.ahead
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| a.keys.front().map(|(k, _)| (i, k)))
-            .reduce(|a, b| if (b.1 < a.1) == self.forward { b } else { a })
-            .map(|(i, _)| i)
+        self.closest.winner()
     }
 }
 
@@ -319,7 +340,7 @@ fn ordered_step<'a>(env: Env<'a>, tab: &Table, from: From<'_>, forward: bool) ->
                 cur.read_ahead(w, store, 1, tab.keypos); // written since: look again
                 continue;
             }
-            let (key, key_bytes) = cur.ahead[w].keys.pop_front().expect("w has a next key");
+            let (key, key_bytes) = cur.pop(w).expect("w has a next key");
             cur.last = Some(key);
             if cur.ahead[w].keys.is_empty() && !cur.ahead[w].complete {
                 cur.read_ahead(w, store, READ_AHEAD, tab.keypos);

@@ -7,6 +7,7 @@ pub mod partition;
 pub mod registry;
 pub mod set_store;
 pub mod sweep;
+pub mod tournament;
 
 use crate::codec::Obj;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
