@@ -4,10 +4,12 @@
 //! - `ms`: the match-spec engine (select, match and friends).
 //! - `table`: partitions, locks, the registry of live tables.
 //! - `nif`: the entry points called by the Erlang module `shards_nif`.
+//! - `prefetch`: cache hints for the memory a call will touch next.
 
 pub mod codec;
 pub mod ms;
 mod nif;
+mod prefetch;
 pub mod table;
 
 fn load(env: rustler::Env, _info: rustler::Term) -> bool {

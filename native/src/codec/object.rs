@@ -148,17 +148,11 @@ impl Obj {
     /// latency. An inline object is already where its slot is.
     #[inline]
     pub fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
         if let Repr::Heap(p) = self.0 {
-            // SAFETY: a prefetch is only a hint; it never faults, whatever
-            // the address. Two lines: a small object may straddle a line
-            // boundary.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                let p = p.as_ptr() as *const i8;
-                _mm_prefetch::<_MM_HINT_T0>(p);
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(32));
-            }
+            // Two lines: a small object may straddle a line boundary.
+            let p = p.as_ptr() as usize;
+            crate::prefetch::read(p);
+            crate::prefetch::read(p + 32);
         }
     }
 

@@ -359,42 +359,8 @@ pub unsafe fn make_term(
 #[inline]
 pub fn will_release(base: u64, len: usize) {
     if in_chunk(len) {
-        prefetch_for_write(base);
+        crate::prefetch::write(base as usize);
     }
-}
-
-/// Asks the CPU to bring the cache line at `addr` in, owned for writing
-/// (`PREFETCHW`), where the CPU has that instruction.
-#[inline]
-fn prefetch_for_write(addr: u64) {
-    #[cfg(target_arch = "x86_64")]
-    if has_prefetchw() {
-        // SAFETY: a prefetch is a hint: it never faults, whatever the
-        // address, and changes no register, flag or memory; the CPU has
-        // the instruction (checked above).
-        unsafe {
-            std::arch::asm!("prefetchw [{0}]", in(reg) addr, options(nostack, readonly, preserves_flags));
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = addr;
-}
-
-/// Whether the CPU has `PREFETCHW` (CPUID leaf 0x8000_0001, ECX bit 8),
-/// asked once.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn has_prefetchw() -> bool {
-    use std::arch::x86_64::__cpuid;
-    static HAS: once_cell::sync::Lazy<bool> = once_cell::sync::Lazy::new(|| {
-        // SAFETY: CPUID exists on every x86_64 CPU (`__cpuid` is a safe
-        // function on newer compilers, hence the allow).
-        #[allow(unused_unsafe)]
-        unsafe {
-            __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
-        }
-    });
-    *HAS
 }
 
 /// Drops one stored reference to the shared binary of `len` bytes at `base`.

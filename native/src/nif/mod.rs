@@ -363,6 +363,18 @@ pub struct ObjKey {
     pub sort_key: Option<Key>,
 }
 
+/// The hash of an encoded key, as keys are compared: `-0.0` as `0.0`
+/// (`neg_zero`: the key holds one).
+fn canonical_hash(key: &[u8], neg_zero: bool) -> u64 {
+    if neg_zero {
+        let mut k = key.to_vec();
+        format::normalise_neg_zero(&mut k);
+        hash_key(&k)
+    } else {
+        hash_key(key)
+    }
+}
+
 /// Encodes an object into `enc` (see `encode_object`).
 pub fn encode_object_into(
     env: Env<'_>,
@@ -377,16 +389,20 @@ pub fn encode_object_into(
     enc.out.clear();
     enc.out.push(TUPLE);
     format::put_varint(&mut enc.out, elems.len());
-    let mut key_range = (0, 0);
+    let (mut hash, mut neg_zero) = (0, false);
     for (i, &e) in elems.iter().enumerate() {
         let start = enc.out.len();
         enc.term(e, i + 1 != keypos).map_err(|_| Fail::BadArg)?;
         if i + 1 == keypos {
-            key_range = (start, enc.out.len());
+            let key = &enc.out[start..];
+            neg_zero = format::contains_neg_zero(key);
+            if tab.kind != Kind::OrderedSet {
+                // Hashed now, so the key's slot loads while the rest encodes.
+                hash = canonical_hash(key, neg_zero);
+                tab.prefetch(hash);
+            }
         }
     }
-    let key = &enc.out[key_range.0..key_range.1];
-    let neg_zero = format::contains_neg_zero(key);
     if tab.kind == Kind::OrderedSet {
         // SAFETY: an element of the live tuple `term` (keypos <= arity).
         let key_term = unsafe { Term::new(env, elems[keypos - 1]) };
@@ -397,13 +413,6 @@ pub fn encode_object_into(
             sort_key: Some(sk),
         });
     }
-    let hash = if neg_zero {
-        let mut k = key.to_vec();
-        format::normalise_neg_zero(&mut k);
-        hash_key(&k)
-    } else {
-        hash_key(key)
-    };
     Ok(ObjKey {
         hash,
         neg_zero,

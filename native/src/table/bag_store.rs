@@ -1,7 +1,7 @@
 //! A `bag` or `duplicate_bag` partition: a hash table of keys, each holding
 //! its objects in insertion order.
 
-use super::hash_store::HashStore;
+use super::hash_store::{HashStore, SlotLayout};
 use super::set_store::SetStore;
 use crate::codec::hash::hash_key;
 use crate::codec::{terms_equal, Obj};
@@ -216,6 +216,11 @@ impl BagStore {
     pub fn next_from(&self, from: usize) -> Option<(usize, &Obj)> {
         let (i, objs) = self.map.next_from(from)?;
         Some((i, objs.last()?))
+    }
+
+    /// See `HashStore::slot_layout`.
+    pub fn slot_layout(&self) -> SlotLayout {
+        self.map.slot_layout()
     }
 
     pub fn take_all(&mut self, keypos: usize) -> HashStore<Vec<Obj>> {

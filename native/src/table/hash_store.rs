@@ -19,6 +19,9 @@ use std::collections::{HashMap, HashSet};
 pub struct HashStore<T> {
     main: HashTable<T>,
     fixed: Option<Box<Fixed<T>>>,
+    /// Where `main`'s control bytes start, as of its last insert (when it
+    /// may have moved), or 0: see `slot_layout`.
+    ctrl: usize,
 }
 
 struct Fixed<T> {
@@ -32,11 +35,42 @@ struct Fixed<T> {
     overflow_removed: HashMap<Vec<u8>, usize>,
 }
 
+/// The start of a hashbrown table's control bytes, from the entry in
+/// bucket `b`: the entries lie just below the control bytes, last bucket
+/// first, so bucket `b`'s is `(b + 1)` entries below.
+fn ctrl_of<T>(b: usize, entry: &T) -> usize {
+    entry as *const T as usize + (b + 1) * std::mem::size_of::<T>()
+}
+
+/// Where a hashbrown table's slots lie (see `HashStore::slot_layout`).
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct SlotLayout {
+    /// The address of the control bytes; 0 when unknown.
+    pub ctrl: usize,
+    /// Buckets minus one.
+    pub mask: usize,
+    /// The size of an entry.
+    pub entry: usize,
+}
+
+impl SlotLayout {
+    /// The addresses of the entry and the control byte of `hash`'s first
+    /// candidate bucket (where the key usually is).
+    pub fn addresses(&self, hash: u64) -> (usize, usize) {
+        let b = hash as usize & self.mask;
+        (
+            self.ctrl.wrapping_sub((b + 1).wrapping_mul(self.entry)),
+            self.ctrl.wrapping_add(b),
+        )
+    }
+}
+
 impl<T> Default for HashStore<T> {
     fn default() -> Self {
         HashStore {
             main: HashTable::new(),
             fixed: None,
+            ctrl: 0,
         }
     }
 }
@@ -57,6 +91,17 @@ impl<T: Clone> HashStore<T> {
     /// Slots allocated (for memory accounting).
     pub fn capacity(&self) -> usize {
         self.main.capacity() + self.fixed.as_ref().map_or(0, |f| f.overflow.capacity())
+    }
+
+    /// Where the slots lie, for prefetching a key's slot without the
+    /// lock. Only a hint: stale once the table grows again, and right only
+    /// for hashbrown's layout (see `ctrl_of`).
+    pub fn slot_layout(&self) -> SlotLayout {
+        SlotLayout {
+            ctrl: self.ctrl,
+            mask: self.main.num_buckets().wrapping_sub(1),
+            entry: std::mem::size_of::<T>(),
+        }
     }
 
     /// The live bucket of `main` holding the key `eq` matches, if any;
@@ -107,7 +152,8 @@ impl<T: Clone> HashStore<T> {
             return match self.main.entry(hash, |x| same_key(x, &value), rehash) {
                 Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), value)),
                 Entry::Vacant(e) => {
-                    e.insert(value);
+                    let e = e.insert(value);
+                    self.ctrl = ctrl_of(e.bucket_index(), e.get());
                     None
                 }
             };
@@ -149,7 +195,8 @@ impl<T: Clone> HashStore<T> {
                 f.overflow.insert_unique(hash, value, rehash);
             }
             _ => {
-                self.main.insert_unique(hash, value, rehash);
+                let e = self.main.insert_unique(hash, value, rehash);
+                self.ctrl = ctrl_of(e.bucket_index(), e.get());
             }
         }
     }
@@ -318,7 +365,8 @@ impl<T: Clone> HashStore<T> {
         }
         for v in f.overflow {
             let h = rehash(&v);
-            self.main.insert_unique(h, v, &rehash);
+            let e = self.main.insert_unique(h, v, &rehash);
+            self.ctrl = ctrl_of(e.bucket_index(), e.get());
         }
     }
 

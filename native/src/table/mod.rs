@@ -6,6 +6,7 @@ pub mod ordered_store;
 pub mod partition;
 pub mod registry;
 pub mod set_store;
+pub mod slot_hint;
 pub mod sweep;
 pub mod tournament;
 
@@ -13,6 +14,7 @@ use crate::codec::Obj;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use partition::{Contents, Partition};
 use rustler::Monitor;
+use slot_hint::SlotHint;
 use std::panic::RefUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
@@ -63,10 +65,12 @@ struct Lock {
 }
 
 /// A write lock on one store. Dropping it publishes the store's version
-/// (while still holding the lock) for `Table::version`.
+/// (while still holding the lock) for `Table::version`, and where its
+/// slots now lie for `Table::prefetch`.
 pub struct WriteGuard<'t> {
     guard: RwLockWriteGuard<'t, Partition>,
     version: &'t AtomicU64,
+    hint: &'t SlotHint,
 }
 
 impl std::ops::Deref for WriteGuard<'_> {
@@ -87,6 +91,7 @@ impl Drop for WriteGuard<'_> {
         if let Partition::Ordered(s) = &*self.guard {
             self.version.store(s.version(), Ordering::Release);
         }
+        self.hint.set(self.guard.slot_layout());
     }
 }
 
@@ -134,6 +139,8 @@ pub struct Table {
     stripes: usize,
     /// `partitions * stripes` stores, each behind its own lock.
     locks: Box<[Padded<Lock>]>,
+    /// One per lock, packed: written only when a store's table moves.
+    hints: Box<[SlotHint]>,
     deleted: AtomicBool,
     /// Raw term of the owner pid (local pids are immediates).
     owner: AtomicU64,
@@ -184,6 +191,9 @@ impl Table {
                     })
                 })
                 .collect(),
+            hints: (0..partitions * stripes)
+                .map(|_| SlotHint::default())
+                .collect(),
             deleted: AtomicBool::new(false),
             owner: AtomicU64::new(owner),
             state: Mutex::new(state),
@@ -217,6 +227,19 @@ impl Table {
         partition * self.stripes + crate::codec::hash::stripe_of(hash, self.stripes)
     }
 
+    /// Starts loading what a call on the key of `hash` will touch under
+    /// its lock: the lock itself and the key's slot (see `slot_hint`).
+    /// Called as soon as the hash is known, with other work still to do.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if self.has_keyslot_fun {
+            return; // the partition comes from the user's function
+        }
+        let lock = self.lock_of(self.partition_of(hash), hash);
+        crate::prefetch::write(&self.locks[lock] as *const Padded<Lock> as usize);
+        self.hints[lock].prefetch(hash);
+    }
+
     #[inline]
     pub fn read(&self, lock: usize) -> RwLockReadGuard<'_, Partition> {
         self.locks[lock].0.store.read()
@@ -228,6 +251,7 @@ impl Table {
         WriteGuard {
             guard: l.store.write(),
             version: &l.version,
+            hint: &self.hints[lock],
         }
     }
 
@@ -237,6 +261,7 @@ impl Table {
         Some(WriteGuard {
             guard: l.store.try_write()?,
             version: &l.version,
+            hint: &self.hints[lock],
         })
     }
 
@@ -280,6 +305,7 @@ impl Table {
         parts
             + std::mem::size_of::<Table>()
             + self.locks.len() * std::mem::size_of::<Padded<Lock>>()
+            + self.hints.len() * std::mem::size_of::<SlotHint>()
     }
 
     /// Starts a fixation in every partition (`safe_fixtable/2`).

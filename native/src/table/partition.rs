@@ -5,7 +5,7 @@
 //! and the hash only chose the partition.
 
 use super::bag_store::BagStore;
-use super::hash_store::HashStore;
+use super::hash_store::{HashStore, SlotLayout};
 use super::ordered_store::{OrderedStore, SortKey};
 use super::set_store::SetStore;
 use super::Kind;
@@ -139,6 +139,16 @@ impl Partition {
             Kind::Bag => Partition::Bag(BagStore::new(false)),
             Kind::DuplicateBag => Partition::Bag(BagStore::new(true)),
             Kind::OrderedSet => Partition::Ordered(OrderedStore::default()),
+        }
+    }
+
+    /// Where the hash table a key is probed in lies (see
+    /// `HashStore::slot_layout`).
+    pub fn slot_layout(&self) -> SlotLayout {
+        match self {
+            Partition::Set(s) => s.slot_layout(),
+            Partition::Bag(s) => s.slot_layout(),
+            Partition::Ordered(_) => SlotLayout::default(),
         }
     }
 

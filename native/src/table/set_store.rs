@@ -1,7 +1,7 @@
 //! A `set` partition: a hash table of owned objects, keyed by the canonical
 //! encoding of their key.
 
-use super::hash_store::HashStore;
+use super::hash_store::{HashStore, SlotLayout};
 use crate::codec::hash::hash_key;
 use crate::codec::object::Garbage;
 use crate::codec::{terms_equal, Obj};
@@ -157,6 +157,11 @@ impl SetStore {
     /// The first object in bucket `from` or after it.
     pub fn next_from(&self, from: usize) -> Option<(usize, &Obj)> {
         self.map.next_from(from)
+    }
+
+    /// See `HashStore::slot_layout`.
+    pub fn slot_layout(&self) -> SlotLayout {
+        self.map.slot_layout()
     }
 
     /// Empties the partition, handing back the objects so the caller can drop
