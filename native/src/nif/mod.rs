@@ -277,6 +277,14 @@ pub fn encode_key(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
     if tab.kind == Kind::OrderedSet {
         return sort_key_of(env, key);
     }
+    let key = encode_hashed_key(env, key)?;
+    // The lock and the slot then load together, not one after the other.
+    tab.prefetch(key.hash);
+    Ok(key)
+}
+
+/// `encode_key` for a set or bag.
+fn encode_hashed_key(env: Env<'_>, key: Term<'_>) -> Res<Key> {
     let raw = key.as_c_arg();
     if is_immediate(raw) {
         let mut b = [0u8; 9];
