@@ -71,7 +71,7 @@ fn insert_one<'a>(env: Env<'a>, t: Term<'a>, obj: Term<'a>, route: &Route) -> Re
             Some(sk) => (sk.bytes(), sk.hash),
             None => (flat.element(keypos), hash_key(flat.element(keypos))),
         };
-        tab.prefetch(hash); // the lock and the slot load together
+        tab.prefetch(hash, key); // the lock and the slot load together
         put_one(&tab, route, hash, key, flat.bytes(), false, false)?
     } else {
         with_encoder(env, |enc| {

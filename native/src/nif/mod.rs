@@ -274,12 +274,12 @@ impl Key {
 }
 
 pub fn encode_key(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
-    if tab.kind == Kind::OrderedSet {
-        return sort_key_of(env, key);
-    }
-    let key = encode_hashed_key(env, key)?;
+    let key = match tab.kind {
+        Kind::OrderedSet => sort_key_of(env, key)?,
+        _ => encode_hashed_key(env, key)?,
+    };
     // The lock and the slot then load together, not one after the other.
-    tab.prefetch(key.hash);
+    tab.prefetch(key.hash, key.bytes());
     Ok(key)
 }
 
@@ -407,7 +407,7 @@ pub fn encode_object_into(
             if tab.kind != Kind::OrderedSet {
                 // Hashed now, so the key's slot loads while the rest encodes.
                 hash = canonical_hash(key, neg_zero);
-                tab.prefetch(hash);
+                tab.prefetch(hash, key);
             }
         }
     }
@@ -415,6 +415,7 @@ pub fn encode_object_into(
         // SAFETY: an element of the live tuple `term` (keypos <= arity).
         let key_term = unsafe { Term::new(env, elems[keypos - 1]) };
         let sk = sort_key_of(env, key_term)?;
+        tab.prefetch(sk.hash, sk.bytes());
         return Ok(ObjKey {
             hash: sk.hash,
             neg_zero,

@@ -38,7 +38,7 @@ struct Fixed<T> {
 /// The start of a hashbrown table's control bytes, from the entry in
 /// bucket `b`: the entries lie just below the control bytes, last bucket
 /// first, so bucket `b`'s is `(b + 1)` entries below.
-fn ctrl_of<T>(b: usize, entry: &T) -> usize {
+pub(crate) fn ctrl_of<T>(b: usize, entry: &T) -> usize {
     entry as *const T as usize + (b + 1) * std::mem::size_of::<T>()
 }
 
@@ -54,6 +54,16 @@ pub struct SlotLayout {
 }
 
 impl SlotLayout {
+    /// The layout of `table`, whose control bytes start at `ctrl` (see
+    /// `ctrl_of`; 0 while unknown).
+    pub fn of<T>(ctrl: usize, table: &HashTable<T>) -> SlotLayout {
+        SlotLayout {
+            ctrl,
+            mask: table.num_buckets().wrapping_sub(1),
+            entry: std::mem::size_of::<T>(),
+        }
+    }
+
     /// The addresses of the entry and the control byte of `hash`'s first
     /// candidate bucket (where the key usually is).
     pub fn addresses(&self, hash: u64) -> (usize, usize) {
@@ -97,11 +107,7 @@ impl<T: Clone> HashStore<T> {
     /// lock. Only a hint: stale once the table grows again, and right only
     /// for hashbrown's layout (see `ctrl_of`).
     pub fn slot_layout(&self) -> SlotLayout {
-        SlotLayout {
-            ctrl: self.ctrl,
-            mask: self.main.num_buckets().wrapping_sub(1),
-            entry: std::mem::size_of::<T>(),
-        }
+        SlotLayout::of(self.ctrl, &self.main)
     }
 
     /// The live bucket of `main` holding the key `eq` matches, if any;

@@ -227,17 +227,24 @@ impl Table {
         partition * self.stripes + crate::codec::hash::stripe_of(hash, self.stripes)
     }
 
-    /// Starts loading what a call on the key of `hash` will touch under
-    /// its lock: the lock itself and the key's slot (see `slot_hint`).
-    /// Called as soon as the hash is known, with other work still to do.
+    /// Starts loading what a call on a key will touch under its lock: the
+    /// lock itself and the key's slot (see `slot_hint`). `hash` is the
+    /// key's hash and `key` the key as the table compares it (for an
+    /// ordered_set, its sort key). Called as soon as those are known.
     #[inline]
-    pub fn prefetch(&self, hash: u64) {
+    pub fn prefetch(&self, hash: u64, key: &[u8]) {
         if self.has_keyslot_fun {
             return; // the partition comes from the user's function
         }
         let lock = self.lock_of(self.partition_of(hash), hash);
         crate::prefetch::write(&self.locks[lock] as *const Padded<Lock> as usize);
-        self.hints[lock].prefetch(hash);
+        let slot_hash = match self.kind {
+            Kind::OrderedSet => ordered_store::OrderedStore::index_hash(key),
+            _ => Some(hash),
+        };
+        if let Some(h) = slot_hash {
+            self.hints[lock].prefetch(h);
+        }
     }
 
     #[inline]

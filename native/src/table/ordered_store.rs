@@ -2,6 +2,7 @@
 //! their key (`codec::order`), so byte order is Erlang term order and keys
 //! that compare `==` (`1` and `1.0`) are one key.
 
+use super::hash_store::{ctrl_of, SlotLayout};
 use crate::codec::object::{Garbage, ObjMut, ObjRef};
 use crate::codec::{terms_equal, Obj};
 use hashbrown::HashTable;
@@ -110,7 +111,11 @@ impl PartialOrd for SortKey {
 /// The tree owns the objects; every write that replaces or removes one of
 /// them updates its slot here.
 #[derive(Default)]
-struct Index(HashTable<Slot>);
+struct Index {
+    table: HashTable<Slot>,
+    /// Where `table`'s control bytes start (see `HashStore::slot_layout`).
+    ctrl: usize,
+}
 
 struct Slot {
     head: Head,
@@ -141,11 +146,11 @@ impl Index {
     }
 
     fn find(&self, k: &SortKey) -> Option<&Slot> {
-        self.0.find(Self::hash(k), Self::is(k))
+        self.table.find(Self::hash(k), Self::is(k))
     }
 
     fn find_mut(&mut self, k: &SortKey) -> Option<&mut Slot> {
-        self.0.find_mut(Self::hash(k), Self::is(k))
+        self.table.find_mut(Self::hash(k), Self::is(k))
     }
 
     /// Points `k` at `obj` (which the tree now holds under `k`).
@@ -164,7 +169,10 @@ impl Index {
                     len: k.short_len,
                     obj: ptr,
                 };
-                self.0.insert_unique(Self::hash(k), slot, Self::hash_slot);
+                let e = self
+                    .table
+                    .insert_unique(Self::hash(k), slot, Self::hash_slot);
+                self.ctrl = ctrl_of(e.bucket_index(), e.get());
             }
         }
     }
@@ -174,7 +182,7 @@ impl Index {
             return;
         }
         let hash = Self::hash(k);
-        if let Ok(e) = self.0.find_entry(hash, Self::is(k)) {
+        if let Ok(e) = self.table.find_entry(hash, Self::is(k)) {
             e.remove();
         }
     }
@@ -209,12 +217,23 @@ impl OrderedStore {
     }
 
     pub fn memory(&self) -> usize {
-        let index = self.index.0.capacity() * (std::mem::size_of::<Slot>() + 1);
+        let index = self.index.table.capacity() * (std::mem::size_of::<Slot>() + 1);
         self.heap_bytes + self.map.len() * ENTRY_OVERHEAD + index
     }
 
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Where the index's slots lie (see `HashStore::slot_layout`).
+    pub fn slot_layout(&self) -> SlotLayout {
+        SlotLayout::of(self.index.ctrl, &self.index.table)
+    }
+
+    /// The hash the index files the sort key `key` under; `None` for a
+    /// long key, which only the tree holds.
+    pub fn index_hash(key: &[u8]) -> Option<u64> {
+        (key.len() <= HEAD).then(|| Index::hash(&SortKey::new(key)))
     }
 
     /// The allocation of the object under `key`: found by the index for

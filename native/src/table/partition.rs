@@ -143,12 +143,13 @@ impl Partition {
     }
 
     /// Where the hash table a key is probed in lies (see
-    /// `HashStore::slot_layout`).
+    /// `HashStore::slot_layout`; for an ordered_set, its index of short
+    /// keys).
     pub fn slot_layout(&self) -> SlotLayout {
         match self {
             Partition::Set(s) => s.slot_layout(),
             Partition::Bag(s) => s.slot_layout(),
-            Partition::Ordered(_) => SlotLayout::default(),
+            Partition::Ordered(s) => s.slot_layout(),
         }
     }
 
