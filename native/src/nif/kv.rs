@@ -204,7 +204,7 @@ pub fn object_list<'a>(env: Env<'a>, objs: &[Obj]) -> Term<'a> {
 
 pub fn lookup_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Read, route)?;
-    let key = encode_key(env, &tab, key)?;
+    let key = encode_key_to_access(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
     let part = tab.read(p);
     Ok(object_list(
@@ -215,7 +215,7 @@ pub fn lookup_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) 
 
 pub fn member_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Read, route)?;
-    let key = encode_key(env, &tab, key)?;
+    let key = encode_key_to_access(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
     let found = tab.read(p).contains(tab.keypos, key.hash, key.bytes());
     Ok(found.encode(env))
@@ -236,7 +236,7 @@ pub fn lookup_element_impl<'a>(
     route: &Route,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Read, route)?;
-    let key = encode_key(env, &tab, key)?;
+    let key = encode_key_to_access(env, &tab, key)?;
     let pos: usize = match pos.decode::<i64>() {
         Ok(p) if p >= 1 => p as usize,
         _ => return Err(Fail::BadArg),
@@ -263,7 +263,7 @@ pub fn lookup_element_impl<'a>(
 
 pub fn delete_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
-    let key = encode_key(env, &tab, key)?;
+    let key = encode_key_to_access(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
     let removed = tab.write(p).remove(tab.keypos, key.hash, key.bytes());
     drop(removed);
@@ -272,7 +272,7 @@ pub fn delete_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) 
 
 pub fn take_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
-    let key = encode_key(env, &tab, key)?;
+    let key = encode_key_to_access(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
     let removed = tab.write(p).remove(tab.keypos, key.hash, key.bytes());
     Ok(object_list(env, removed.as_slice()))

@@ -274,11 +274,17 @@ impl Key {
 }
 
 pub fn encode_key(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
-    let key = match tab.kind {
-        Kind::OrderedSet => sort_key_of(env, key)?,
-        _ => encode_hashed_key(env, key)?,
-    };
-    // The lock and the slot then load together, not one after the other.
+    match tab.kind {
+        Kind::OrderedSet => sort_key_of(env, key),
+        _ => encode_hashed_key(env, key),
+    }
+}
+
+/// `encode_key` for a call that goes on to the key's object: its lock and
+/// its slot are prefetched, so that they load together instead of one
+/// after the other. (Not for a traversal step, which reads neither.)
+pub fn encode_key_to_access(env: Env<'_>, tab: &Table, key: Term<'_>) -> Res<Key> {
+    let key = encode_key(env, tab, key)?;
     tab.prefetch(key.hash, key.bytes());
     Ok(key)
 }

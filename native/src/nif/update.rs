@@ -226,7 +226,7 @@ fn counter_fast<'a>(
         return None;
     }
     let op = parse_counter_op(op, tab.keypos).ok()?;
-    let k = encode_key(env, tab, key).ok()?;
+    let k = encode_key_to_access(env, tab, key).ok()?;
     let p = route.slot(tab, 0, k.hash).ok()?;
     let mut part = tab.write(p);
     let mut obj = part.get_mut(tab.keypos, k.hash, k.bytes())?;
@@ -288,7 +288,7 @@ pub fn update_counter_impl<'a>(
     if tab.kind.is_bag() {
         return Err(cause(atoms::table_type()));
     }
-    let k = encode_key(env, &tab, key)?;
+    let k = encode_key_to_access(env, &tab, key)?;
     let default = default_object(env, &tab, key, default);
     let p = route.slot(&tab, 0, k.hash)?;
 
@@ -454,7 +454,7 @@ pub fn update_element_impl<'a>(
     let keypos = tab.keypos;
     let (changes, _) = each_op(ops, parse_element_op);
     let default = default_tuple(default)?;
-    let k = encode_key(env, &tab, key)?;
+    let k = encode_key_to_access(env, &tab, key)?;
     let default = default_object(env, &tab, key, default);
     let p = route.slot(&tab, 0, k.hash)?;
     // As for counters, a missing key is reported before malformed operations.
