@@ -13,7 +13,7 @@
 //! Unfixing frees the dead entries and moves the side table back. Unfixed,
 //! this is a plain hash table: the fast paths check one pointer.
 
-use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::hash_table::{Entry, HashTable, OccupiedEntry};
 use std::collections::{HashMap, HashSet};
 
 pub struct HashStore<T> {
@@ -35,11 +35,11 @@ struct Fixed<T> {
     overflow_removed: HashMap<Vec<u8>, usize>,
 }
 
-/// The start of a hashbrown table's control bytes, from the entry in
-/// bucket `b`: the entries lie just below the control bytes, last bucket
-/// first, so bucket `b`'s is `(b + 1)` entries below.
-pub(crate) fn ctrl_of<T>(b: usize, entry: &T) -> usize {
-    entry as *const T as usize + (b + 1) * std::mem::size_of::<T>()
+/// The start of a hashbrown table's control bytes, from any of its
+/// entries (the one just inserted): the entries lie just below the control
+/// bytes, last bucket first, so bucket `b`'s is `(b + 1)` entries below.
+pub(crate) fn ctrl_of<T>(e: &OccupiedEntry<'_, T>) -> usize {
+    e.get() as *const T as usize + (e.bucket_index() + 1) * std::mem::size_of::<T>()
 }
 
 /// Where a hashbrown table's slots lie (see `HashStore::slot_layout`).
@@ -159,7 +159,7 @@ impl<T: Clone> HashStore<T> {
                 Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), value)),
                 Entry::Vacant(e) => {
                     let e = e.insert(value);
-                    self.ctrl = ctrl_of(e.bucket_index(), e.get());
+                    self.ctrl = ctrl_of(&e);
                     None
                 }
             };
@@ -202,7 +202,7 @@ impl<T: Clone> HashStore<T> {
             }
             _ => {
                 let e = self.main.insert_unique(hash, value, rehash);
-                self.ctrl = ctrl_of(e.bucket_index(), e.get());
+                self.ctrl = ctrl_of(&e);
             }
         }
     }
@@ -372,7 +372,7 @@ impl<T: Clone> HashStore<T> {
         for v in f.overflow {
             let h = rehash(&v);
             let e = self.main.insert_unique(h, v, &rehash);
-            self.ctrl = ctrl_of(e.bucket_index(), e.get());
+            self.ctrl = ctrl_of(&e);
         }
     }
 

@@ -172,7 +172,7 @@ impl Index {
                 let e = self
                     .table
                     .insert_unique(Self::hash(k), slot, Self::hash_slot);
-                self.ctrl = ctrl_of(e.bucket_index(), e.get());
+                self.ctrl = ctrl_of(&e);
             }
         }
     }
