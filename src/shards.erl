@@ -53,10 +53,9 @@
                    | {pos_integer(), integer(), integer(), integer()}.
 
 %% Calls the NIF; its errors become ETS errors raised from this function.
--define(NIF(Call, Args), ?NIF_AS(?FUNCTION_NAME, Call, Args)).
--define(NIF_AS(Fun, Call, Args),
+-define(NIF(Call, Args),
         try Call
-        catch error:E__:St__ -> shards_error:handle(E__, St__, Fun, Args)
+        catch error:E__:St__ -> shards_error:handle(E__, St__, ?FUNCTION_NAME, Args)
         end).
 
 -record(opts, {type = set, keypos = 1, protection = protected, named = false,
@@ -82,14 +81,8 @@ new(Name, Options) when is_atom(Name), is_list(Options) ->
     NifOpts = {O#opts.keypos, O#opts.protection, O#opts.named, O#opts.partitions,
                O#opts.heir, O#opts.keyslot_fun, O#opts.read_concurrency,
                O#opts.write_concurrency, O#opts.compressed, DecCounters,
-               O#opts.type},
-    Tab = ?NIF(shards_nif:new(Name, NifOpts), [Name, Options]),
-    case O of
-        #opts{parallel = false, parallel_timeout = infinity} -> Tab;
-        #opts{parallel = P, parallel_timeout = T} ->
-            ok = shards_nif:put_meta(Tab, shards_select:parallel_key(), {P, T}),
-            Tab
-    end;
+               O#opts.type, O#opts.parallel, O#opts.parallel_timeout},
+    ?NIF(shards_nif:new(Name, NifOpts), [Name, Options]);
 new(Name, Options) ->
     erlang:error(badarg, [Name, Options], error_info()).
 
@@ -114,7 +107,7 @@ option({partitions, N}, O) when is_integer(N), N >= 1 -> O#opts{partitions = N};
 option({n_shards, N}, O) when is_integer(N), N >= 1 -> O#opts{partitions = N};
 option({keyslot_fun, F}, O) when is_function(F, 2) -> O#opts{keyslot_fun = F};
 option({parallel, P}, O) when is_boolean(P) -> O#opts{parallel = P};
-option({parallel_timeout, T}, O) when T =:= infinity; is_integer(T), T >= 0 ->
+option({parallel_timeout, T}, O) when T =:= infinity; is_integer(T), T >= 0, T < 1 bsl 59 ->
     O#opts{parallel_timeout = T};
 option(_, _) -> throw(badarg).
 
@@ -131,27 +124,12 @@ delete_all_objects(Tab) -> ?NIF(shards_nif:delete_all_objects(Tab), [Tab]).
 %% @doc Inserts an object or a list of objects, as `ets:insert/2'. A list is
 %% inserted atomically, even across partitions.
 -spec insert(tab(), tuple() | [tuple()]) -> true.
-insert(Tab, Objects) ->
-    case ?NIF(shards_nif:insert(Tab, Objects), [Tab, Objects]) of
-        '$shards_dirty' -> insert_dirty(Tab, Objects);
-        Result -> Result
-    end.
+insert(Tab, Objects) -> ?NIF(shards_nif:insert(Tab, Objects), [Tab, Objects]).
 
 %% @doc Inserts only if no key exists yet, as `ets:insert_new/2'. A list is
 %% all-or-nothing and atomic, even across partitions.
 -spec insert_new(tab(), tuple() | [tuple()]) -> boolean().
-insert_new(Tab, Objects) ->
-    case ?NIF(shards_nif:insert_new(Tab, Objects), [Tab, Objects]) of
-        '$shards_dirty' -> insert_new_dirty(Tab, Objects);
-        Result -> Result
-    end.
-
-%% Long lists go to a dirty scheduler (see the NIF's `insert_dirty').
-insert_dirty(Tab, Objects) ->
-    ?NIF_AS(insert, shards_nif:insert_dirty(Tab, Objects), [Tab, Objects]).
-
-insert_new_dirty(Tab, Objects) ->
-    ?NIF_AS(insert_new, shards_nif:insert_new_dirty(Tab, Objects), [Tab, Objects]).
+insert_new(Tab, Objects) -> ?NIF(shards_nif:insert_new(Tab, Objects), [Tab, Objects]).
 
 %% @doc Deletes the object with key `Key', as `ets:delete/2'.
 -spec delete(tab(), term()) -> true.
@@ -169,12 +147,7 @@ take(Tab, Key) -> ?NIF(shards_nif:take(Tab, Key), [Tab, Key]).
 -spec update_counter(tab(), term(), integer() | update_op() | [update_op()]) ->
           integer() | [integer()].
 update_counter(Tab, Key, Op) ->
-    Args = [Tab, Key, Op],
-    case ?NIF(shards_nif:update_counter(Tab, Key, Op, []), Args) of
-        '$shards_dirty' ->
-            dirty_update(update_counter, Args, fun() -> shards_nif:update_counter_dirty(Tab, Key, Op, []) end);
-        Result -> Result
-    end.
+    ?NIF(shards_nif:update_counter(Tab, Key, Op, []), [Tab, Key, Op]).
 
 %% @doc As `ets:update_counter/4': `Default' is inserted (with its key set
 %% to `Key') when the key is missing. A metadata last argument (shards 1.x)
@@ -184,12 +157,7 @@ update_counter(Tab, Key, Op) ->
 update_counter(Tab, Key, Op, #{'__struct__' := shards_meta}) ->
     update_counter(Tab, Key, Op);
 update_counter(Tab, Key, Op, Default) ->
-    Args = [Tab, Key, Op, Default],
-    case ?NIF(shards_nif:update_counter(Tab, Key, Op, {Default}), Args) of
-        '$shards_dirty' ->
-            dirty_update(update_counter, Args, fun() -> shards_nif:update_counter_dirty(Tab, Key, Op, {Default}) end);
-        Result -> Result
-    end.
+    ?NIF(shards_nif:update_counter(Tab, Key, Op, {Default}), [Tab, Key, Op, Default]).
 
 %% @doc As `update_counter/4' with the metadata last (shards 1.x).
 -spec update_counter(tab(), term(), integer() | update_op() | [update_op()], tuple(), meta()) ->
@@ -200,12 +168,7 @@ update_counter(Tab, Key, Op, Default, _Meta) -> update_counter(Tab, Key, Op, Def
 %% `ets:update_element/3'; `false' if there is no such object.
 -spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}]) -> boolean().
 update_element(Tab, Key, Ops) ->
-    Args = [Tab, Key, Ops],
-    case ?NIF(shards_nif:update_element(Tab, Key, Ops, []), Args) of
-        '$shards_dirty' ->
-            dirty_update(update_element, Args, fun() -> shards_nif:update_element_dirty(Tab, Key, Ops, []) end);
-        Result -> Result
-    end.
+    ?NIF(shards_nif:update_element(Tab, Key, Ops, []), [Tab, Key, Ops]).
 
 %% @doc As `update_element/3', inserting `Default' (key set to `Key') when
 %% the key is missing (OTP 27 semantics). A metadata last argument is accepted.
@@ -214,12 +177,7 @@ update_element(Tab, Key, Ops) ->
 update_element(Tab, Key, Ops, #{'__struct__' := shards_meta}) ->
     update_element(Tab, Key, Ops);
 update_element(Tab, Key, Ops, Default) ->
-    Args = [Tab, Key, Ops, Default],
-    case ?NIF(shards_nif:update_element(Tab, Key, Ops, {Default}), Args) of
-        '$shards_dirty' ->
-            dirty_update(update_element, Args, fun() -> shards_nif:update_element_dirty(Tab, Key, Ops, {Default}) end);
-        Result -> Result
-    end.
+    ?NIF(shards_nif:update_element(Tab, Key, Ops, {Default}), [Tab, Key, Ops, Default]).
 
 %% @doc As `update_element/4' with the metadata last (shards 1.x).
 -spec update_element(tab(), term(), {pos_integer(), term()} | [{pos_integer(), term()}],
@@ -255,19 +213,7 @@ member(Tab, Key) -> ?NIF(shards_nif:member(Tab, Key), [Tab, Key]).
 
 %% @doc All objects, as `ets:tab2list/1'.
 -spec tab2list(tab()) -> [tuple()].
-tab2list(Tab) ->
-    case ?NIF(shards_nif:tab2list(Tab), [Tab]) of
-        '$shards_dirty' -> tab2list_dirty(Tab);
-        List -> List
-    end.
-
-tab2list_dirty(Tab) ->
-    ?NIF_AS(tab2list, shards_nif:tab2list_dirty(Tab), [Tab]).
-
-%% The same update on a dirty scheduler (the object is too big to rewrite
-%% on a normal one).
-dirty_update(Fun, Args, Call) ->
-    ?NIF_AS(Fun, Call(), Args).
+tab2list(Tab) -> ?NIF(shards_nif:tab2list(Tab), [Tab]).
 
 %%% Traversal
 
@@ -629,17 +575,10 @@ table_meta(Tab) ->
         undefined ->
             erlang:error(badarg, [Tab], [{error_info, #{module => shards_error, cause => id}}]);
         _ ->
-            Fun = try shards_nif:keyslot_fun(Tab) of {F, _} -> F
-                  catch error:badarg -> undefined
-                  end,
-            {Parallel, Timeout} =
-                case shards_nif:get_meta(Tab, shards_select:parallel_key()) of
-                    [{P, T}] -> {P, T};
-                    [] -> {false, infinity}
-                end,
             #{'__struct__' => shards_meta, tab => Tab, name => info(Tab, name),
               keypos => info(Tab, keypos), partitions => info(Tab, partitions),
-              keyslot_fun => Fun, parallel => Parallel, parallel_timeout => Timeout}
+              keyslot_fun => info(Tab, keyslot_fun), parallel => info(Tab, parallel),
+              parallel_timeout => info(Tab, parallel_timeout)}
     end.
 
 %% @doc Stores `Value' under `Key' in the table's metadata.

@@ -8,7 +8,8 @@
 -spec call(atom(), [term()]) -> term().
 call(Op, [Tab | Rest] = Args) ->
     try
-        {Fun, N} = shards_nif:keyslot_fun(Tab),
+        Fun = shards_nif:info(Tab, keyslot_fun),
+        N = shards_nif:info(Tab, partitions),
         Slots = [slot(Fun, Key, N) || Key <- keys(Op, Tab, Rest)],
         shards_nif:routed(Op, Tab, Slots, nif_args(Op, Rest))
     catch

@@ -15,7 +15,7 @@
 -module(shards_select).
 
 -export([all/5, chunk/4, continue/2, compile/2, run/3, test/3, is_compiled/1,
-         parallel_key/0, all_reverse/4, chunk_reverse/4]).
+         all_reverse/4, chunk_reverse/4]).
 
 -export_type([op/0, who/0, par/0]).
 
@@ -26,12 +26,6 @@
 %% Parallel scan settings: the table's own, or {Parallel, Timeout} from a
 %% shards 1.x metadata argument.
 -type par() :: table | {boolean(), timeout()}.
-
-%% Where a table keeps its {parallel, Timeout} settings (table metadata).
--define(PAR_KEY, '$shards_parallel').
-
--spec parallel_key() -> term().
-parallel_key() -> ?PAR_KEY.
 
 %%% Whole-table queries
 
@@ -44,8 +38,8 @@ all(Op, Tab, Spec, Par, {Fun, Args} = Who) ->
         '$shards_verify' ->
             Ms = verified(Spec, Who),
             all(Op, Tab, {'$shards_ms', Ms}, Par, Who);
-        {'$shards_dirty', Ms, Locks} ->
-            finish(Op, Tab, Ms, dirty(Op, Tab, Ms, Locks, Par, Who), Who);
+        {'$shards_dirty', Grant} ->
+            finish(Op, Tab, Spec, dirty(Tab, Grant, Par, Who), Who);
         Reply ->
             finish(Op, Tab, Spec, Reply, Who)
     catch
@@ -83,38 +77,35 @@ source(Spec) ->
         false -> Spec
     end.
 
-%% A scan on dirty schedulers: one call over all locks, or for a parallel
-%% table one call per dirty CPU scheduler, each taking locks one at a time
-%% from a shared job until none is left (so that a worker that gets less
-%% CPU takes fewer locks rather than holding the others up).
-dirty(Op, Tab, Ms, Locks, Par, Who) ->
+%% A scan on dirty schedulers, by the grant select_all made for this
+%% process: one call, or for a parallel table one call per dirty CPU
+%% scheduler, each taking locks one at a time from the grant until none is
+%% left (so that a worker that gets less CPU takes fewer locks rather than
+%% holding the others up).
+dirty(Tab, Grant, Par, Who) ->
     {Parallel, Timeout} = parallel(Tab, Par),
-    Workers = min(Locks, erlang:system_info(dirty_cpu_schedulers_online)),
+    Workers = erlang:system_info(dirty_cpu_schedulers_online),
     %% An ordered_set is scanned in one merged pass, to keep key order.
     case Parallel andalso Workers > 1 andalso not is_ordered(Tab) of
         false ->
-            nif(fun() -> shards_nif:select_dirty(Op, Tab, Ms, 0, Locks, self()) end, Who);
+            nif(fun() -> shards_nif:select_job(Grant) end, Who);
         true ->
-            merge(Op, scan_parallel(Op, Tab, Ms, Workers, Timeout, Who))
+            merge(scan_parallel(Grant, Workers, Timeout, Who))
     end.
 
 parallel(_Tab, {Parallel, Timeout}) ->
     {Parallel, Timeout};
 parallel(Tab, table) ->
-    case shards_nif:get_meta(Tab, ?PAR_KEY) of
-        [{Parallel, Timeout}] -> {Parallel, Timeout};
-        [] -> {false, infinity}
-    end.
+    {shards_nif:info(Tab, parallel), shards_nif:info(Tab, parallel_timeout)}.
 
 %% The caller is one of the workers, helper processes the others; the
-%% caller stays the `self()' of the spec either way.
-scan_parallel(Op, Tab, Ms, Workers, Timeout, Who) ->
+%% caller stays the `self()' of the spec either way (the grant says so).
+scan_parallel(Grant, Workers, Timeout, Who) ->
     Caller = self(),
     Ref = make_ref(),
-    Job = shards_nif:scan_job(),
     Helpers = [spawn_monitor(
                  fun() ->
-                         R = try {ok, shards_nif:select_job(Op, Tab, Ms, Job, Caller)}
+                         R = try {ok, shards_nif:select_job(Grant)}
                              catch error:E -> {error, E}
                              end,
                          Caller ! {Ref, self(), R}
@@ -124,7 +115,7 @@ scan_parallel(Op, Tab, Ms, Workers, Timeout, Who) ->
                    _ -> erlang:monotonic_time(millisecond) + Timeout
                end,
     try
-        Own = nif(fun() -> shards_nif:select_job(Op, Tab, Ms, Job, Caller) end, Who),
+        Own = nif(fun() -> shards_nif:select_job(Grant) end, Who),
         [Own | [collect(Ref, H, Deadline, Who) || H <- Helpers]]
     after
         [stop_helper(Ref, H) || H <- Helpers]
@@ -149,9 +140,9 @@ stop_helper(Ref, {Pid, MRef}) ->
     receive {'DOWN', MRef, process, Pid, _} -> ok end,
     receive {Ref, Pid, _} -> ok after 0 -> ok end.
 
-merge(select, Replies) ->
-    {lists:append([R || {R, _} <- Replies]), lists:append([F || {_, F} <- Replies])};
-merge(_Count, Replies) ->
+merge([{R, _} | _] = Replies) when is_list(R) ->
+    {lists:append([Rs || {Rs, _} <- Replies]), lists:append([F || {_, F} <- Replies])};
+merge(Replies) ->
     {lists:sum([N || {N, _} <- Replies]), lists:append([F || {_, F} <- Replies])}.
 
 %%% Chunks and continuations

@@ -607,3 +607,138 @@ mod flat_tests {
         assert!(Flat::of_words([small(0); FLAT_MAX].into_iter()).is_some());
     }
 }
+
+/// The walkers of the byte format on terms a million levels deep (nested
+/// lists, tuples, maps, improper lists): none of them recurses, so none
+/// overflows a thread's stack (a test thread has 2 MB; a dirty scheduler's
+/// is smaller still).
+mod deep_terms {
+    use super::compare::{equal_at, terms_equal, Floats};
+    use super::format::*;
+
+    const DEPTH: usize = 1_000_000;
+
+    fn imm(out: &mut Vec<u8>, w: u64) {
+        out.push(IMMEDIATE);
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+
+    fn float(out: &mut Vec<u8>, f: f64) {
+        out.push(FLOAT);
+        out.extend_from_slice(&f.to_bits().to_le_bytes());
+    }
+
+    const NIL: u64 = 0x3b;
+
+    /// `Wrap(Wrap(... leaf ...))`, `depth` times, built without recursion:
+    /// every level's header, the leaf, then every level's closing part.
+    fn nested(depth: usize, open: &[u8], leaf: impl Fn(&mut Vec<u8>), close: &[u8]) -> Vec<u8> {
+        let mut b = Vec::with_capacity(depth * (open.len() + close.len()) + 16);
+        for _ in 0..depth {
+            b.extend_from_slice(open);
+        }
+        leaf(&mut b);
+        for _ in 0..depth {
+            b.extend_from_slice(close);
+        }
+        b
+    }
+
+    fn nil_bytes() -> Vec<u8> {
+        let mut v = vec![];
+        imm(&mut v, NIL);
+        v
+    }
+
+    /// `[[[... X ...]]]`: a list of one cell whose head is the next level.
+    fn deep_list(leaf: f64) -> Vec<u8> {
+        nested(DEPTH, &[LIST, 1], |b| float(b, leaf), &nil_bytes())
+    }
+
+    /// `{{{... X ...}}}`, each level `{Inner, 7}`.
+    fn deep_tuple(leaf: f64) -> Vec<u8> {
+        let mut seven = vec![];
+        imm(&mut seven, 0x7f);
+        nested(DEPTH, &[TUPLE, 2], |b| float(b, leaf), &seven)
+    }
+
+    /// `#{k => #{k => ... X ...}}`: the map's key first, then its value.
+    fn deep_map(leaf: f64) -> Vec<u8> {
+        let mut open = vec![MAP, 1];
+        imm(&mut open, 0x1f);
+        nested(DEPTH, &open, |b| float(b, leaf), &[])
+    }
+
+    /// `[a | [a | ... | X]]` improper at the bottom, as nested cells.
+    fn deep_improper(leaf: f64) -> Vec<u8> {
+        let mut open = vec![LIST, 1];
+        imm(&mut open, 0x0b);
+        nested(DEPTH, &open, |b| float(b, leaf), &[])
+    }
+
+    fn all(leaf: f64) -> Vec<Vec<u8>> {
+        vec![
+            deep_list(leaf),
+            deep_tuple(leaf),
+            deep_map(leaf),
+            deep_improper(leaf),
+        ]
+    }
+
+    #[test]
+    fn skip_and_walk_reach_the_end() {
+        for b in all(1.5) {
+            assert_eq!(skip(&b, 0), b.len());
+            let mut floats = 0;
+            assert_eq!(
+                walk(&b, 0, |tag, _, _| floats += (tag == FLOAT) as usize),
+                b.len()
+            );
+            assert_eq!(floats, 1);
+            assert_eq!(tuple_arity(&b, 0).is_some(), b[0] == TUPLE);
+        }
+    }
+
+    #[test]
+    fn negative_zero_is_found_and_normalised_at_the_bottom() {
+        for (mut neg, pos) in all(-0.0).into_iter().zip(all(0.0)) {
+            assert!(contains_neg_zero(&neg));
+            assert!(!contains_neg_zero(&pos));
+            normalise_neg_zero(&mut neg);
+            assert_eq!(neg, pos);
+        }
+    }
+
+    #[test]
+    fn equality_walks_both_terms_in_step() {
+        for ((a, b), c) in all(1.5).into_iter().zip(all(1.5)).zip(all(2.5)) {
+            assert!(terms_equal(&a, &b));
+            assert!(!terms_equal(&a, &c), "they differ only at the bottom");
+            assert!(equal_at(&a, 0, &b, 0, Floats::ByBits));
+        }
+        // Floats by value (0.0 == -0.0) or bit for bit.
+        for (z, nz) in all(0.0).into_iter().zip(all(-0.0)) {
+            assert!(equal_at(&z, 0, &nz, 0, Floats::ByValue));
+            assert!(!equal_at(&z, 0, &nz, 0, Floats::ByBits));
+        }
+        assert!(!terms_equal(&deep_list(1.5), &deep_tuple(1.5)));
+    }
+
+    #[test]
+    fn shared_binaries_are_found_at_the_bottom() {
+        let shared = |b: &mut Vec<u8>| {
+            b.push(SHARED_BIN);
+            b.extend_from_slice(&0x1000u64.to_le_bytes());
+            put_varint(b, 128);
+            put_varint(b, 100);
+        };
+        let b = nested(DEPTH, &[LIST, 1], shared, &nil_bytes());
+        let mut found = vec![];
+        assert_eq!(shared_bins(&b, 0, &mut |s| found.push(s)), b.len());
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].base, found[0].offset, found[0].len),
+            (0x1000, 128, 100)
+        );
+    }
+}

@@ -5,46 +5,72 @@ use super::format::*;
 /// `=:=` on two encoded terms, except that `0.0` equals `-0.0` (as ETS keys and
 /// objects compare in OTP 25) and shared binaries compare by content.
 pub fn terms_equal(a: &[u8], b: &[u8]) -> bool {
-    if a == b {
-        return true;
-    }
-    let (mut pa, mut pb) = (0, 0);
-    eq_at(a, &mut pa, b, &mut pb)
+    a == b || equal_at(a, 0, b, 0, Floats::ByValue)
 }
 
-fn eq_at(a: &[u8], pa: &mut usize, b: &[u8], pb: &mut usize) -> bool {
-    let (ta, tb) = (a[*pa], b[*pb]);
-    if is_binary_tag(ta) && is_binary_tag(tb) {
-        return binary_at(a, pa) == binary_at(b, pb);
-    }
-    if ta != tb {
-        return false;
-    }
-    *pa += 1;
-    *pb += 1;
-    match ta {
-        FLOAT => {
-            let (x, y) = (get_u64(a, pa), get_u64(b, pb));
-            f64::from_bits(x) == f64::from_bits(y)
+/// How two floats are told equal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Floats {
+    /// By value: `0.0` equals `-0.0`.
+    ByValue,
+    /// Bit for bit, as a match-spec head compares a float constant.
+    ByBits,
+}
+
+/// Whether the term at `a[pa]` equals the one at `b[pb]` (either slice may
+/// run past its term). Walks both in step without recursion: the terms can
+/// only be equal if their headers agree, so one count of terms still to
+/// compare serves both.
+pub fn equal_at(a: &[u8], mut pa: usize, b: &[u8], mut pb: usize, floats: Floats) -> bool {
+    let mut pending = 1usize;
+    while pending > 0 {
+        pending -= 1;
+        let (ta, tb) = (a[pa], b[pb]);
+        if is_binary_tag(ta) && is_binary_tag(tb) {
+            if binary_at(a, &mut pa) != binary_at(b, &mut pb) {
+                return false;
+            }
+            continue;
         }
-        TUPLE | LIST | MAP => {
-            let (na, nb) = (get_varint(a, pa), get_varint(b, pb));
-            let children = match ta {
-                TUPLE => na,
-                LIST => na + 1,
-                _ => 2 * na,
-            };
-            na == nb && (0..children).all(|_| eq_at(a, pa, b, pb))
+        if ta != tb {
+            return false;
         }
-        _ => {
-            // Immediates and external terms: canonical bytes.
-            let (ea, eb) = (skip(a, *pa - 1), skip(b, *pb - 1));
-            let same = a[*pa..ea] == b[*pb..eb];
-            *pa = ea;
-            *pb = eb;
-            same
+        pa += 1;
+        pb += 1;
+        match ta {
+            FLOAT => {
+                let (x, y) = (get_u64(a, &mut pa), get_u64(b, &mut pb));
+                let same = match floats {
+                    Floats::ByValue => f64::from_bits(x) == f64::from_bits(y),
+                    Floats::ByBits => x == y,
+                };
+                if !same {
+                    return false;
+                }
+            }
+            TUPLE | LIST | MAP => {
+                let (na, nb) = (get_varint(a, &mut pa), get_varint(b, &mut pb));
+                if na != nb {
+                    return false;
+                }
+                pending += match ta {
+                    TUPLE => na,
+                    LIST => na + 1,
+                    _ => 2 * na,
+                };
+            }
+            _ => {
+                // Immediates and external terms: canonical bytes.
+                let (ea, eb) = (skip(a, pa - 1), skip(b, pb - 1));
+                if a[pa..ea] != b[pb..eb] {
+                    return false;
+                }
+                pa = ea;
+                pb = eb;
+            }
         }
     }
+    true
 }
 
 fn is_binary_tag(t: u8) -> bool {

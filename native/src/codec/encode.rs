@@ -20,15 +20,27 @@ pub fn is_immediate(t: ErlNifTerm) -> bool {
     is_immediate_word(to_raw(t))
 }
 
-/// A term the external format cannot represent (practically never).
-#[derive(Debug)]
-pub struct Unencodable;
+/// Why a term was not encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The external format cannot represent it (practically never).
+    Unencodable,
+    /// Encoding it would take this call over its budget (see `crate::work`).
+    OverBudget,
+}
+
+impl From<crate::work::OverBudget> for EncodeError {
+    fn from(_: crate::work::OverBudget) -> EncodeError {
+        EncodeError::OverBudget
+    }
+}
 
 /// An encoder's allocations, kept between calls by whoever reuses them.
 #[derive(Default)]
 pub struct Scratch {
     out: Vec<u8>,
     shared: Vec<(u64, usize)>,
+    pending: Vec<ErlNifTerm>,
 }
 
 /// Writes terms into a buffer. `share` decides whether large binaries become
@@ -39,6 +51,8 @@ pub struct Encoder {
     pub out: Vec<u8>,
     /// Shared binaries created so far; owned by the encoder until `take_shared`.
     shared: Vec<(u64, usize)>,
+    /// The terms still to write, the next one last (the walk's own stack).
+    pending: Vec<ErlNifTerm>,
 }
 
 impl Encoder {
@@ -50,6 +64,7 @@ impl Encoder {
             Scratch {
                 out: buf,
                 shared: Vec::new(),
+                pending: Vec::new(),
             },
         )
     }
@@ -58,10 +73,12 @@ impl Encoder {
     pub fn with_scratch(env: *mut ErlNifEnv, mut scratch: Scratch) -> Self {
         scratch.out.clear();
         scratch.shared.clear();
+        scratch.pending.clear();
         Encoder {
             env,
             out: scratch.out,
             shared: scratch.shared,
+            pending: scratch.pending,
         }
     }
 
@@ -76,6 +93,7 @@ impl Encoder {
         Scratch {
             out: std::mem::take(&mut self.out),
             shared: std::mem::take(&mut self.shared),
+            pending: std::mem::take(&mut self.pending),
         }
     }
 
@@ -105,101 +123,138 @@ impl Encoder {
         }
     }
 
-    /// Appends `t`. Fails only for terms that cannot be serialised at all.
-    pub fn term(&mut self, t: ErlNifTerm, share: bool) -> Result<(), Unencodable> {
+    /// Appends `t`. Fails for terms that cannot be serialised at all, and
+    /// when the call's work budget runs out (see `crate::work`).
+    ///
+    /// Never recursive, whatever the depth of `t`: the elements still to
+    /// write wait on the encoder's own stack.
+    pub fn term(&mut self, t: ErlNifTerm, share: bool) -> Result<(), EncodeError> {
         if is_immediate(t) {
-            self.out.push(IMMEDIATE);
-            self.out.extend_from_slice(&to_raw(t).to_le_bytes());
+            self.immediate(t);
             return Ok(());
         }
-        // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-        let ty = unsafe { enif_term_type(self.env, t) };
-        match ty {
-            // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-            ErlNifTermType::ERL_NIF_TERM_TYPE_TUPLE => unsafe {
-                let mut arity: c_int = 0;
-                let mut elems: *const ErlNifTerm = std::ptr::null();
-                enif_get_tuple(self.env, t, &mut arity, &mut elems);
-                self.out.push(TUPLE);
-                put_varint(&mut self.out, arity as usize);
-                for i in 0..arity as usize {
-                    self.term(*elems.add(i), share)?;
-                }
-                Ok(())
-            },
-            ErlNifTermType::ERL_NIF_TERM_TYPE_FLOAT => {
-                let mut f = 0.0f64;
-                // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-                unsafe { enif_get_double(self.env, t, &mut f) };
-                self.out.push(FLOAT);
-                self.out.extend_from_slice(&f.to_bits().to_le_bytes());
-                Ok(())
-            }
-            ErlNifTermType::ERL_NIF_TERM_TYPE_LIST => self.list(t, share),
-            ErlNifTermType::ERL_NIF_TERM_TYPE_BITSTRING => {
-                let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
-                // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-                if unsafe { enif_inspect_binary(self.env, t, bin.as_mut_ptr()) } == 0 {
-                    return self.external(t); // not a whole number of bytes
-                }
-                // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-                let bin = unsafe { bin.assume_init() };
-                // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-                let data = unsafe { std::slice::from_raw_parts(bin.data, bin.size) };
-                if share && data.len() > SHARE_THRESHOLD {
-                    let held = if data.len() >= shared_bin::HOLD_MIN {
-                        // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-                        unsafe { shared_bin::hold(t) }
-                    } else {
-                        None
-                    };
-                    let (base, offset) = held.unwrap_or_else(|| shared_bin::alloc(data));
-                    self.shared.push((base as u64, data.len()));
-                    self.out.push(SHARED_BIN);
-                    self.out.extend_from_slice(&(base as u64).to_le_bytes());
-                    put_varint(&mut self.out, offset);
-                    put_varint(&mut self.out, data.len());
-                } else {
-                    self.out.push(BINARY);
-                    put_varint(&mut self.out, data.len());
-                    self.out.extend_from_slice(data);
-                }
-                Ok(())
-            }
-            ErlNifTermType::ERL_NIF_TERM_TYPE_MAP => self.map(t, share),
-            _ => self.external(t),
-        }
+        let bottom = self.pending.len();
+        self.pending.push(t);
+        let result = self.drain(bottom, share);
+        self.pending.truncate(bottom);
+        result
     }
 
-    fn list(&mut self, t: ErlNifTerm, share: bool) -> Result<(), Unencodable> {
+    #[inline]
+    fn immediate(&mut self, t: ErlNifTerm) {
+        self.out.push(IMMEDIATE);
+        self.out.extend_from_slice(&to_raw(t).to_le_bytes());
+    }
+
+    /// Writes the pending terms above `bottom`.
+    fn drain(&mut self, bottom: usize, share: bool) -> Result<(), EncodeError> {
+        while self.pending.len() > bottom {
+            let t = self.pending.pop().expect("a pending term");
+            if is_immediate(t) {
+                self.immediate(t);
+                continue;
+            }
+            crate::work::spend(1)?;
+            // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
+            let ty = unsafe { enif_term_type(self.env, t) };
+            match ty {
+                ErlNifTermType::ERL_NIF_TERM_TYPE_TUPLE => {
+                    let mut arity: c_int = 0;
+                    let mut elems: *const ErlNifTerm = std::ptr::null();
+                    // SAFETY: `t` is a tuple of `self.env`; on success `elems`
+                    // points at its `arity` elements, alive for the call.
+                    let elems = unsafe {
+                        enif_get_tuple(self.env, t, &mut arity, &mut elems);
+                        std::slice::from_raw_parts(elems, arity as usize)
+                    };
+                    self.out.push(TUPLE);
+                    put_varint(&mut self.out, elems.len());
+                    self.pending.extend(elems.iter().rev());
+                }
+                ErlNifTermType::ERL_NIF_TERM_TYPE_FLOAT => {
+                    let mut f = 0.0f64;
+                    // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
+                    unsafe { enif_get_double(self.env, t, &mut f) };
+                    self.out.push(FLOAT);
+                    self.out.extend_from_slice(&f.to_bits().to_le_bytes());
+                }
+                ErlNifTermType::ERL_NIF_TERM_TYPE_LIST => self.list(t)?,
+                ErlNifTermType::ERL_NIF_TERM_TYPE_BITSTRING => self.bitstring(t, share)?,
+                ErlNifTermType::ERL_NIF_TERM_TYPE_MAP => self.map(t)?,
+                _ => self.external(t)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a list's header and queues its heads, then its tail.
+    fn list(&mut self, t: ErlNifTerm) -> Result<(), EncodeError> {
         let (mut head, mut tail) = (from_raw(0), from_raw(0));
-        let mut n = 0usize;
+        let start = self.pending.len();
         let mut cur = t;
         // SAFETY: `cur` is a valid list cell of `self.env` while the loop runs.
         while unsafe { enif_get_list_cell(self.env, cur, &mut head, &mut tail) } != 0 {
-            n += 1;
+            self.pending.push(head);
             cur = tail;
         }
+        let n = self.pending.len() - start;
+        crate::work::spend(n)?;
         self.out.push(LIST);
         put_varint(&mut self.out, n);
-        cur = t;
-        for _ in 0..n {
-            // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-            unsafe { enif_get_list_cell(self.env, cur, &mut head, &mut tail) };
-            self.term(head, share)?;
-            cur = tail;
-        }
-        self.term(cur, share)
+        // The tail is written last, so it goes under the heads, which are
+        // reversed to come off the stack first to last.
+        self.pending.insert(start, cur);
+        self.pending[start + 1..].reverse();
+        Ok(())
     }
 
-    fn map(&mut self, t: ErlNifTerm, share: bool) -> Result<(), Unencodable> {
-        let mut size = 0;
-        // SAFETY: `t` is a map of `self.env`; the iterator is destroyed below.
-        unsafe { enif_get_map_size(self.env, t, &mut size) };
-        self.out.push(MAP);
-        put_varint(&mut self.out, size);
-        let mut it = MaybeUninit::<ErlNifMapIterator>::uninit();
+    fn bitstring(&mut self, t: ErlNifTerm, share: bool) -> Result<(), EncodeError> {
+        let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
         // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
+        if unsafe { enif_inspect_binary(self.env, t, bin.as_mut_ptr()) } == 0 {
+            return self.external(t); // not a whole number of bytes
+        }
+        // SAFETY: inspected just above.
+        let bin = unsafe { bin.assume_init() };
+        // SAFETY: the binary's bytes, alive while `t` is (this NIF call).
+        let data = unsafe { std::slice::from_raw_parts(bin.data, bin.size) };
+        if share && data.len() > SHARE_THRESHOLD {
+            let held = if data.len() >= shared_bin::HOLD_MIN {
+                // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
+                unsafe { shared_bin::hold(t) }
+            } else {
+                None
+            };
+            let (base, offset) = match held {
+                Some(held) => held,
+                None => {
+                    crate::work::spend_bytes(data.len())?;
+                    shared_bin::alloc(data)
+                }
+            };
+            self.shared.push((base as u64, data.len()));
+            self.out.push(SHARED_BIN);
+            self.out.extend_from_slice(&(base as u64).to_le_bytes());
+            put_varint(&mut self.out, offset);
+            put_varint(&mut self.out, data.len());
+        } else {
+            crate::work::spend_bytes(data.len())?;
+            self.out.push(BINARY);
+            put_varint(&mut self.out, data.len());
+            self.out.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// Writes a map's header and queues its keys and values, in the VM's
+    /// iteration order.
+    fn map(&mut self, t: ErlNifTerm) -> Result<(), EncodeError> {
+        let mut size = 0;
+        // SAFETY: `t` is a map of `self.env`.
+        unsafe { enif_get_map_size(self.env, t, &mut size) };
+        crate::work::spend(2 * size)?;
+        let mut it = MaybeUninit::<ErlNifMapIterator>::uninit();
+        // SAFETY: `t` is a map of `self.env`; the iterator is destroyed below.
         let ok = unsafe {
             enif_map_iterator_create(
                 self.env,
@@ -209,39 +264,43 @@ impl Encoder {
             )
         };
         if ok == 0 {
-            return Err(Unencodable);
+            return Err(EncodeError::Unencodable);
         }
-        let mut result = Ok(());
+        self.out.push(MAP);
+        put_varint(&mut self.out, size);
+        let start = self.pending.len();
         let (mut k, mut v) = (from_raw(0), from_raw(0));
-        // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-        while unsafe { enif_map_iterator_get_pair(self.env, it.as_mut_ptr(), &mut k, &mut v) } != 0
-        {
-            if self.term(k, share).and(self.term(v, share)).is_err() {
-                result = Err(Unencodable);
-                break;
+        // SAFETY: the iterator was created above and is destroyed below.
+        unsafe {
+            while enif_map_iterator_get_pair(self.env, it.as_mut_ptr(), &mut k, &mut v) != 0 {
+                self.pending.push(k);
+                self.pending.push(v);
+                enif_map_iterator_next(self.env, it.as_mut_ptr());
             }
-            // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-            unsafe { enif_map_iterator_next(self.env, it.as_mut_ptr()) };
+            enif_map_iterator_destroy(self.env, it.as_mut_ptr());
         }
-        // SAFETY: `t` is a term of `self.env`, valid during this NIF call.
-        unsafe { enif_map_iterator_destroy(self.env, it.as_mut_ptr()) };
-        result
+        self.pending[start..].reverse();
+        Ok(())
     }
 
     /// Anything without a layout of its own is kept in the external term format.
-    fn external(&mut self, t: ErlNifTerm) -> Result<(), Unencodable> {
+    fn external(&mut self, t: ErlNifTerm) -> Result<(), EncodeError> {
         let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
         // SAFETY: on success the binary is ours and released after the copy.
         unsafe {
             if enif_term_to_binary(self.env, t, bin.as_mut_ptr()) == 0 {
-                return Err(Unencodable);
+                return Err(EncodeError::Unencodable);
             }
             let mut bin = bin.assume_init();
             let data = std::slice::from_raw_parts(bin.data, bin.size);
-            self.out.push(EXTERNAL);
-            put_varint(&mut self.out, data.len());
-            self.out.extend_from_slice(data);
+            let spent = crate::work::spend_bytes(data.len());
+            if spent.is_ok() {
+                self.out.push(EXTERNAL);
+                put_varint(&mut self.out, data.len());
+                self.out.extend_from_slice(data);
+            }
             enif_release_binary(&mut bin);
+            spent?;
         }
         Ok(())
     }

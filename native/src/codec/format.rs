@@ -85,39 +85,53 @@ pub fn skip(buf: &[u8], pos: usize) -> usize {
     // Immediates and floats (most elements) without a call.
     match buf[pos] {
         IMMEDIATE | FLOAT => pos + 9,
-        _ => skip_term(buf, pos),
+        _ => walk(buf, pos, |_, _, _| {}),
     }
 }
 
-fn skip_term(buf: &[u8], mut pos: usize) -> usize {
-    let tag = buf[pos];
-    pos += 1;
-    match tag {
-        IMMEDIATE | FLOAT => pos + 8,
-        TUPLE => {
-            let n = get_varint(buf, &mut pos);
-            (0..n).fold(pos, |p, _| skip(buf, p))
+/// Calls `f(tag, at, payload)` for every term in the term at `pos`, the
+/// term itself first and then its elements in order (`at`: where the term
+/// starts; `payload`: just past its tag and its count or length); returns
+/// the position just past the term.
+///
+/// Never recursive, whatever the depth: each term's header says how many
+/// terms it contains, so one count of terms still to pass is enough.
+pub fn walk(buf: &[u8], mut pos: usize, mut f: impl FnMut(u8, usize, usize)) -> usize {
+    let mut pending = 1usize;
+    while pending > 0 {
+        pending -= 1;
+        let at = pos;
+        let tag = buf[pos];
+        pos += 1;
+        match tag {
+            IMMEDIATE | FLOAT => {
+                f(tag, at, pos);
+                pos += 8;
+            }
+            TUPLE | LIST | MAP => {
+                let n = get_varint(buf, &mut pos);
+                f(tag, at, pos);
+                pending += match tag {
+                    TUPLE => n,
+                    LIST => n + 1,
+                    _ => 2 * n,
+                };
+            }
+            BINARY | EXTERNAL => {
+                let n = get_varint(buf, &mut pos);
+                f(tag, at, pos);
+                pos += n;
+            }
+            SHARED_BIN => {
+                f(tag, at, pos);
+                pos += 8;
+                get_varint(buf, &mut pos);
+                get_varint(buf, &mut pos);
+            }
+            _ => unreachable!("corrupt term encoding: tag {tag}"),
         }
-        LIST => {
-            let n = get_varint(buf, &mut pos);
-            (0..=n).fold(pos, |p, _| skip(buf, p))
-        }
-        MAP => {
-            let n = get_varint(buf, &mut pos);
-            (0..2 * n).fold(pos, |p, _| skip(buf, p))
-        }
-        BINARY | EXTERNAL => {
-            let n = get_varint(buf, &mut pos);
-            pos + n
-        }
-        SHARED_BIN => {
-            pos += 8;
-            get_varint(buf, &mut pos);
-            get_varint(buf, &mut pos);
-            pos
-        }
-        _ => unreachable!("corrupt term encoding: tag {tag}"),
     }
+    pos
 }
 
 /// Locates element `index` (0-based) of the tuple encoded at `pos`.
@@ -176,29 +190,12 @@ pub fn normalise_neg_zero(buf: &mut [u8]) {
 }
 
 /// Calls `f(bits, payload_pos)` for every float in the term at `pos`; returns the end.
-fn visit_floats(buf: &[u8], mut pos: usize, f: &mut dyn FnMut(u64, usize)) -> usize {
-    let tag = buf[pos];
-    pos += 1;
-    match tag {
-        FLOAT => {
-            let p = pos;
-            f(get_u64(buf, &mut pos), p);
-            pos
+fn visit_floats(buf: &[u8], pos: usize, f: &mut dyn FnMut(u64, usize)) -> usize {
+    walk(buf, pos, |tag, _, payload| {
+        if tag == FLOAT {
+            f(get_u64(buf, &mut { payload }), payload)
         }
-        TUPLE => {
-            let n = get_varint(buf, &mut pos);
-            (0..n).fold(pos, |p, _| visit_floats(buf, p, f))
-        }
-        LIST => {
-            let n = get_varint(buf, &mut pos);
-            (0..=n).fold(pos, |p, _| visit_floats(buf, p, f))
-        }
-        MAP => {
-            let n = get_varint(buf, &mut pos);
-            (0..2 * n).fold(pos, |p, _| visit_floats(buf, p, f))
-        }
-        _ => skip(buf, pos - 1),
-    }
+    })
 }
 
 /// A shared binary named in an encoding.
@@ -214,37 +211,21 @@ pub struct SharedBin {
 
 /// Calls `out` with each shared binary in the term at `pos`; returns the
 /// position after the term.
-pub fn shared_bins(buf: &[u8], mut pos: usize, out: &mut impl FnMut(SharedBin)) -> usize {
-    let tag = buf[pos];
-    pos += 1;
-    match tag {
-        SHARED_BIN => {
-            let at = pos;
-            let base = get_u64(buf, &mut pos);
-            let offset = get_varint(buf, &mut pos);
-            let len = get_varint(buf, &mut pos);
+pub fn shared_bins(buf: &[u8], pos: usize, out: &mut impl FnMut(SharedBin)) -> usize {
+    walk(buf, pos, |tag, _, at| {
+        if tag == SHARED_BIN {
+            let mut p = at;
+            let base = get_u64(buf, &mut p);
+            let offset = get_varint(buf, &mut p);
+            let len = get_varint(buf, &mut p);
             out(SharedBin {
                 base,
                 offset,
                 len,
                 at,
             });
-            pos
         }
-        TUPLE => {
-            let n = get_varint(buf, &mut pos);
-            (0..n).fold(pos, |p, _| shared_bins(buf, p, out))
-        }
-        LIST => {
-            let n = get_varint(buf, &mut pos);
-            (0..=n).fold(pos, |p, _| shared_bins(buf, p, out))
-        }
-        MAP => {
-            let n = get_varint(buf, &mut pos);
-            (0..2 * n).fold(pos, |p, _| shared_bins(buf, p, out))
-        }
-        _ => skip(buf, pos - 1),
-    }
+    })
 }
 
 fn varint_len(v: usize) -> usize {

@@ -35,7 +35,21 @@ pub const EXACT_FLOAT: u8 = 1;
 /// byte first) so that byte-wise order is bit-wise lexicographic order with a
 /// prefix sorting first.
 pub fn put_bits(out: &mut Vec<u8>, data: &[u8], bit_len: usize) {
-    put_bits_with(out, bit_len, |i| (data[i / 8] >> (7 - i % 8)) & 1)
+    // Seven bytes are exactly eight groups: whole blocks of them go a word
+    // at a time (a 32 MB key took 0.5 s bit by bit); the rest bit by bit.
+    let blocks = bit_len / 56;
+    out.reserve(blocks * 8 + bit_len % 56 / 7 + 2);
+    for block in data.chunks_exact(7).take(blocks) {
+        let word = block.iter().fold(0u64, |w, &b| (w << 8) | u64::from(b));
+        for g in (0..8).rev() {
+            out.push((((word >> (7 * g)) & 0x7f) as u8) << 1 | 1);
+        }
+    }
+    let done = blocks * 56;
+    put_bits_with(out, bit_len - done, |i| {
+        let i = done + i;
+        (data[i / 8] >> (7 - i % 8)) & 1
+    })
 }
 
 /// `put_bits` for bits given by a function (`bit(i)` is 0 or 1).
@@ -252,6 +266,22 @@ mod tests {
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         assert!(num_f(2.5) > num_i(2) && num_f(2.5) < num_i(3));
         assert!(num_f(-2.5) < num_i(-2) && num_f(-2.5) > num_i(-3));
+    }
+
+    #[test]
+    fn whole_blocks_are_written_as_bit_by_bit() {
+        let data: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+        for bits in [0, 7, 55, 56, 57, 112, 800, 1599, 1600] {
+            let mut slow = vec![];
+            put_bits_with(&mut slow, bits, |i| (data[i / 8] >> (7 - i % 8)) & 1);
+            assert_eq!(bits_of(&data, bits), slow, "{bits} bits");
+        }
+    }
+
+    fn bits_of(data: &[u8], n: usize) -> Vec<u8> {
+        let mut o = vec![];
+        put_bits(&mut o, data, n);
+        o
     }
 
     #[test]

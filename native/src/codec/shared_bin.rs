@@ -34,8 +34,8 @@ use super::format::shared_bytes_at;
 use once_cell::sync::OnceCell;
 use rustler::sys::{
     c_void, enif_alloc_env, enif_alloc_resource, enif_free_env, enif_inspect_binary,
-    enif_keep_resource, enif_make_copy, enif_make_resource_binary, enif_open_resource_type,
-    enif_release_resource, ErlNifBinary, ErlNifEnv, ErlNifResourceFlags, ErlNifResourceType,
+    enif_keep_resource, enif_make_copy, enif_make_resource_binary, enif_release_resource,
+    ErlNifBinary, ErlNifEnv, ErlNifResourceDtor, ErlNifResourceType, ErlNifResourceTypeInit,
     ErlNifTerm,
 };
 use std::cell::RefCell;
@@ -192,37 +192,31 @@ unsafe fn settle_rare(base: u64, before: u64, after: u64) {
     }
 }
 
-/// Opens the resource type; called once from the NIF library's `load`.
+/// Opens the resource types (taking over this library instance's own,
+/// when it is loaded again: see `crate::resource`); called from the NIF
+/// library's `load` and `upgrade`.
 ///
 /// # Safety
-/// `env` must be the environment passed to `load`.
+/// `env` must be the environment passed to `load` or `upgrade`.
 pub unsafe fn open(env: *mut ErlNifEnv) -> bool {
-    // SAFETY: the load environment (caller's contract); the name is a
-    // NUL-terminated static string.
-    let ty = unsafe {
-        enif_open_resource_type(
-            env,
-            std::ptr::null(),
-            c"shards_shared_binary".as_ptr(),
-            None,
-            ErlNifResourceFlags::ERL_NIF_RT_CREATE,
-            std::ptr::null_mut(),
-        )
+    let init = |dtor: Option<ErlNifResourceDtor>| ErlNifResourceTypeInit {
+        dtor: dtor.map_or(std::ptr::null(), |d| d as *const ErlNifResourceDtor),
+        stop: std::ptr::null(),
+        down: std::ptr::null(),
+        members: 1,
+        dyncall: std::ptr::null(),
     };
-    RESOURCE_TYPE.store(ty as *mut _, Ordering::Release);
-    // SAFETY: as above; `free_held` matches the destructor signature.
-    let held = unsafe {
-        enif_open_resource_type(
-            env,
-            std::ptr::null(),
-            c"shards_held_binary".as_ptr(),
-            Some(free_held),
-            ErlNifResourceFlags::ERL_NIF_RT_CREATE,
-            std::ptr::null_mut(),
-        )
-    };
-    HELD_TYPE.store(held as *mut _, Ordering::Release);
-    !ty.is_null() && !held.is_null()
+    let name = crate::resource::instance_name;
+    // SAFETY: the load environment (caller's contract); `free_held` matches
+    // the destructor signature.
+    unsafe {
+        let ty = crate::resource::open_type(env, &name("shards_shared_binary"), &init(None));
+        RESOURCE_TYPE.store(ty as *mut _, Ordering::Release);
+        let held =
+            crate::resource::open_type(env, &name("shards_held_binary"), &init(Some(free_held)));
+        HELD_TYPE.store(held as *mut _, Ordering::Release);
+        !ty.is_null() && !held.is_null()
+    }
 }
 
 /// A held resource's memory: the environment that keeps the binary alive.

@@ -11,25 +11,108 @@ use rustler::sys::*;
 use std::mem::MaybeUninit;
 use std::os::raw::{c_char, c_int, c_uint};
 
-/// The term has no sort key (it cannot be serialised).
-#[derive(Debug)]
-pub struct NoKey;
+/// Why a term got no sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoKey {
+    /// It cannot be serialised.
+    Unencodable,
+    /// Making it would take this call over its budget (see `crate::work`).
+    OverBudget,
+}
+
+impl From<crate::work::OverBudget> for NoKey {
+    fn from(_: crate::work::OverBudget) -> NoKey {
+        NoKey::OverBudget
+    }
+}
+
+/// A step of the walk that makes a sort key (see `put`).
+enum Task {
+    /// The sort key of a term; `exact` inside map keys.
+    Term(ErlNifTerm, bool),
+    /// A list cell: `CONS`, then its head.
+    Cell(ErlNifTerm, bool),
+    /// The end of a proper list.
+    Nil,
+    /// A map key's sort key goes to a buffer of its own from here...
+    BeginKey,
+    /// ... to here, and joins its map's keys.
+    EndKey,
+    /// A map's keys are all made: write them in order, then its values.
+    MapValues(Vec<ErlNifTerm>, bool),
+}
 
 /// Appends the sort key of `t`, a term of `env`.
+///
+/// Never recursive, whatever the depth of `t`: the steps still to take
+/// wait on a stack of their own. A map's keys are made into buffers of
+/// their own first (they are written sorted), so buffers stack up too.
 ///
 /// # Safety
 /// `env` must be the calling process's environment and `t` one of its terms.
 pub unsafe fn put(env: *mut ErlNifEnv, t: ErlNifTerm, out: &mut Vec<u8>) -> Result<(), NoKey> {
-    put_term(env, t, false, out)
+    let mut tasks = vec![Task::Term(t, false)];
+    // The buffer being written is the last; the caller's is the first.
+    let mut outs: Vec<Vec<u8>> = vec![std::mem::take(out)];
+    // The keys made so far of each map being made, innermost last.
+    let mut keys: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut result = Ok(());
+    while let Some(task) = tasks.pop() {
+        let out = outs.last_mut().expect("a buffer");
+        let step = match task {
+            Task::Term(t, exact) => put_one(env, t, exact, out, &mut tasks, &mut keys),
+            Task::Cell(head, exact) => {
+                out.push(CONS);
+                put_one(env, head, exact, out, &mut tasks, &mut keys)
+            }
+            Task::Nil => {
+                out.push(NIL);
+                Ok(())
+            }
+            Task::BeginKey => {
+                outs.push(Vec::new());
+                Ok(())
+            }
+            Task::EndKey => {
+                let key = outs.pop().expect("a key's buffer");
+                keys.last_mut().expect("a map's keys").push(key);
+                Ok(())
+            }
+            Task::MapValues(values, exact) => {
+                let made = keys.pop().expect("a map's keys");
+                let mut pairs: Vec<(Vec<u8>, ErlNifTerm)> = made.into_iter().zip(values).collect();
+                pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                out.push(MAP);
+                put_count(out, pairs.len());
+                for (key, _) in &pairs {
+                    out.extend_from_slice(key);
+                }
+                tasks.extend(pairs.iter().rev().map(|&(_, v)| Task::Term(v, exact)));
+                Ok(())
+            }
+        };
+        if let Err(e) = step {
+            result = Err(e);
+            break;
+        }
+    }
+    outs.truncate(1);
+    *out = outs.pop().expect("the caller's buffer");
+    result
 }
 
-unsafe fn put_term(
+/// Writes the sort key of `t` as far as it goes without its elements, and
+/// queues the steps for those.
+unsafe fn put_one(
     env: *mut ErlNifEnv,
     t: ErlNifTerm,
     exact: bool,
     out: &mut Vec<u8>,
+    tasks: &mut Vec<Task>,
+    keys: &mut Vec<Vec<Vec<u8>>>,
 ) -> Result<(), NoKey> {
     use ErlNifTermType::*;
+    crate::work::spend(1)?;
     match enif_term_type(env, t) {
         ERL_NIF_TERM_TYPE_INTEGER => {
             out.push(NUMBER);
@@ -61,32 +144,47 @@ unsafe fn put_term(
             let mut arity: c_int = 0;
             let mut elems: *const ErlNifTerm = std::ptr::null();
             enif_get_tuple(env, t, &mut arity, &mut elems);
+            let elems = std::slice::from_raw_parts(elems, arity as usize);
             out.push(TUPLE);
-            put_count(out, arity as usize);
-            for i in 0..arity as usize {
-                put_term(env, *elems.add(i), exact, out)?;
-            }
+            put_count(out, elems.len());
+            tasks.extend(elems.iter().rev().map(|&e| Task::Term(e, exact)));
         }
         ERL_NIF_TERM_TYPE_LIST => {
             let (mut head, mut tail) = (super::from_raw(0), super::from_raw(0));
+            let mut heads = Vec::new();
             let mut cur = t;
             while enif_get_list_cell(env, cur, &mut head, &mut tail) != 0 {
-                out.push(CONS);
-                put_term(env, head, exact, out)?;
+                heads.push(head);
                 cur = tail;
             }
+            crate::work::spend(heads.len())?;
             if enif_is_empty_list(env, cur) != 0 {
-                out.push(NIL);
+                tasks.push(Task::Nil);
             } else {
-                put_term(env, cur, exact, out)?; // improper tail
+                tasks.push(Task::Term(cur, exact)); // improper tail
+            }
+            tasks.extend(heads.iter().rev().map(|&h| Task::Cell(h, exact)));
+        }
+        ERL_NIF_TERM_TYPE_MAP => {
+            // Maps compare by size, then keys (in exact order, integers
+            // before floats) and then values in key order.
+            let pairs = map_pairs(env, t)?;
+            crate::work::spend(2 * pairs.len())?;
+            let values = pairs.iter().map(|&(_, v)| v).collect();
+            tasks.push(Task::MapValues(values, exact));
+            keys.push(Vec::with_capacity(pairs.len()));
+            for &(k, _) in pairs.iter().rev() {
+                tasks.push(Task::EndKey);
+                tasks.push(Task::Term(k, true));
+                tasks.push(Task::BeginKey);
             }
         }
-        ERL_NIF_TERM_TYPE_MAP => put_map(env, t, exact, out)?,
         ERL_NIF_TERM_TYPE_BITSTRING => {
             out.push(BITSTRING);
             let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
             if enif_inspect_binary(env, t, bin.as_mut_ptr()) != 0 {
                 let bin = bin.assume_init();
+                crate::work::spend_bytes(bin.size)?;
                 put_bits(
                     out,
                     std::slice::from_raw_parts(bin.data, bin.size),
@@ -110,20 +208,18 @@ unsafe fn put_term(
         }
         _ => {
             out.push(FUN);
-            put_fun(env, &external(env, t)?, exact, out)?;
+            let free = put_fun(env, &external(env, t)?, out)?;
+            tasks.extend(free.iter().rev().map(|&v| Task::Term(v, exact)));
         }
     }
     Ok(())
 }
 
-/// Maps compare by size, then keys (in exact order, integers before floats)
-/// and then values in key order.
-unsafe fn put_map(
+/// A map's keys and values, in the VM's iteration order.
+unsafe fn map_pairs(
     env: *mut ErlNifEnv,
     t: ErlNifTerm,
-    exact: bool,
-    out: &mut Vec<u8>,
-) -> Result<(), NoKey> {
+) -> Result<Vec<(ErlNifTerm, ErlNifTerm)>, NoKey> {
     let mut size = 0;
     enif_get_map_size(env, t, &mut size);
     let mut pairs = Vec::with_capacity(size);
@@ -135,31 +231,15 @@ unsafe fn put_map(
         ErlNifMapIteratorEntry::ERL_NIF_MAP_ITERATOR_HEAD,
     ) == 0
     {
-        return Err(NoKey);
+        return Err(NoKey::Unencodable);
     }
     let (mut k, mut v) = (super::from_raw(0), super::from_raw(0));
-    let mut result = Ok(());
     while enif_map_iterator_get_pair(env, it.as_mut_ptr(), &mut k, &mut v) != 0 {
-        let mut key = Vec::new();
-        if let Err(e) = put_term(env, k, true, &mut key) {
-            result = Err(e);
-            break;
-        }
-        pairs.push((key, v));
+        pairs.push((k, v));
         enif_map_iterator_next(env, it.as_mut_ptr());
     }
     enif_map_iterator_destroy(env, it.as_mut_ptr());
-    result?;
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    out.push(MAP);
-    put_count(out, size);
-    for (key, _) in &pairs {
-        out.extend_from_slice(key);
-    }
-    for (_, value) in pairs {
-        put_term(env, value, exact, out)?;
-    }
-    Ok(())
+    Ok(pairs)
 }
 
 /// An atom's text as UTF-8 (the VM compares atoms by their UTF-8 bytes).
@@ -191,11 +271,12 @@ unsafe fn atom_text(env: *mut ErlNifEnv, t: ErlNifTerm) -> Result<Vec<u8>, NoKey
 unsafe fn external(env: *mut ErlNifEnv, t: ErlNifTerm) -> Result<Vec<u8>, NoKey> {
     let mut bin = MaybeUninit::<ErlNifBinary>::uninit();
     if enif_term_to_binary(env, t, bin.as_mut_ptr()) == 0 {
-        return Err(NoKey);
+        return Err(NoKey::Unencodable);
     }
     let mut bin = bin.assume_init();
     let v = std::slice::from_raw_parts(bin.data, bin.size).to_vec();
     enif_release_binary(&mut bin);
+    crate::work::spend_bytes(v.len())?;
     Ok(v)
 }
 
@@ -213,19 +294,18 @@ const SMALL_INTEGER_EXT: u8 = 97;
 const INTEGER_EXT: u8 = 98;
 
 fn take<'a>(b: &'a [u8], p: &mut usize, n: usize) -> Result<&'a [u8], NoKey> {
-    let s = b.get(*p..*p + n).ok_or(NoKey)?;
+    let s = b.get(*p..*p + n).ok_or(NoKey::Unencodable)?;
     *p += n;
     Ok(s)
 }
 
 /// A fun as the VM compares two funs (erts_cmp in utils.c); see the
-/// module doc.
+/// module doc. Returns the free variables, whose sort keys come next.
 unsafe fn put_fun(
     env: *mut ErlNifEnv,
     ext: &[u8],
-    exact: bool,
     out: &mut Vec<u8>,
-) -> Result<(), NoKey> {
+) -> Result<Vec<ErlNifTerm>, NoKey> {
     let mut p = 1;
     match take(ext, &mut p, 1)?[0] {
         NEW_FUN_EXT => {
@@ -240,20 +320,19 @@ unsafe fn put_fun(
             order::put_i64(out, old_uniq);
             put_count(out, num_free);
             // The creator's pid, then the free variables.
-            let terms = ext_terms(env, &ext[p..], 1 + num_free)?;
-            for &v in &terms[1..] {
-                put_term(env, v, exact, out)?;
-            }
+            let mut terms = ext_terms(env, &ext[p..], 1 + num_free)?;
+            terms.remove(0);
+            Ok(terms)
         }
         EXPORT_EXT => {
             out.push(1);
             put_node(ext, &mut p, out)?; // module
             put_node(ext, &mut p, out)?; // function
             put_count(out, read_int(ext, &mut p)? as usize);
+            Ok(Vec::new())
         }
-        _ => return Err(NoKey),
+        _ => Err(NoKey::Unencodable),
     }
-    Ok(())
 }
 
 /// An integer in the external format (SMALL_INTEGER_EXT or INTEGER_EXT).
@@ -261,7 +340,7 @@ fn read_int(b: &[u8], p: &mut usize) -> Result<i64, NoKey> {
     match take(b, p, 1)?[0] {
         SMALL_INTEGER_EXT => Ok(i64::from(take(b, p, 1)?[0])),
         INTEGER_EXT => Ok(i64::from(read_u32(b, p)? as i32)),
-        _ => Err(NoKey),
+        _ => Err(NoKey::Unencodable),
     }
 }
 
@@ -274,11 +353,11 @@ unsafe fn ext_terms(env: *mut ErlNifEnv, bytes: &[u8], n: usize) -> Result<Vec<E
     for _ in 0..n {
         buf.clear();
         buf.push(131);
-        buf.extend_from_slice(bytes.get(p..).ok_or(NoKey)?);
+        buf.extend_from_slice(bytes.get(p..).ok_or(NoKey::Unencodable)?);
         let mut t = super::from_raw(0);
         let used = enif_binary_to_term(env, buf.as_ptr(), buf.len(), &mut t, 0);
         if used == 0 {
-            return Err(NoKey);
+            return Err(NoKey::Unencodable);
         }
         p += used - 1;
         terms.push(t);
@@ -292,11 +371,11 @@ fn read_u32(b: &[u8], p: &mut usize) -> Result<u32, NoKey> {
 
 /// The text of the atom at `*p` (any of the four atom encodings).
 fn read_atom<'a>(b: &'a [u8], p: &mut usize) -> Result<&'a [u8], NoKey> {
-    let tag = *take(b, p, 1)?.first().ok_or(NoKey)?;
+    let tag = *take(b, p, 1)?.first().ok_or(NoKey::Unencodable)?;
     let len = match tag {
         100 | 118 => u16::from_be_bytes(take(b, p, 2)?.try_into().unwrap()) as usize,
         115 | 119 => take(b, p, 1)?[0] as usize,
-        _ => return Err(NoKey),
+        _ => return Err(NoKey::Unencodable),
     };
     take(b, p, len)
 }
@@ -311,10 +390,10 @@ fn put_node(b: &[u8], p: &mut usize, out: &mut Vec<u8>) -> Result<(), NoKey> {
 
 fn put_bignum(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
     let mut p = 1;
-    let n = match *take(ext, &mut p, 1)?.first().ok_or(NoKey)? {
+    let n = match *take(ext, &mut p, 1)?.first().ok_or(NoKey::Unencodable)? {
         SMALL_BIG_EXT => take(ext, &mut p, 1)?[0] as usize,
         LARGE_BIG_EXT => read_u32(ext, &mut p)? as usize,
-        _ => return Err(NoKey),
+        _ => return Err(NoKey::Unencodable),
     };
     let negative = take(ext, &mut p, 1)?[0] != 0;
     let mut magnitude = take(ext, &mut p, n)?.to_vec(); // little-endian digits
@@ -326,7 +405,7 @@ fn put_bignum(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
 fn put_bitstring(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
     let mut p = 1;
     if take(ext, &mut p, 1)?[0] != BIT_BINARY_EXT {
-        return Err(NoKey);
+        return Err(NoKey::Unencodable);
     }
     let len = read_u32(ext, &mut p)? as usize;
     let last_bits = take(ext, &mut p, 1)?[0] as usize;
@@ -338,7 +417,7 @@ fn put_bitstring(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
 fn put_reference(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
     let mut p = 1;
     if take(ext, &mut p, 1)?[0] != NEWER_REFERENCE_EXT {
-        return Err(NoKey);
+        return Err(NoKey::Unencodable);
     }
     let words = u16::from_be_bytes(take(ext, &mut p, 2)?.try_into().unwrap()) as usize;
     put_node(ext, &mut p, out)?;
@@ -360,7 +439,7 @@ fn put_reference(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
 fn put_pid(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
     let mut p = 1;
     if take(ext, &mut p, 1)?[0] != NEW_PID_EXT {
-        return Err(NoKey);
+        return Err(NoKey::Unencodable);
     }
     put_node(ext, &mut p, out)?;
     let number = take(ext, &mut p, 4)?.to_vec();
@@ -379,7 +458,7 @@ fn put_port(ext: &[u8], out: &mut Vec<u8>) -> Result<(), NoKey> {
     let id: u64 = match tag {
         NEW_PORT_EXT => read_u32(ext, &mut p)? as u64,
         V4_PORT_EXT => u64::from_be_bytes(take(ext, &mut p, 8)?.try_into().unwrap()),
-        _ => return Err(NoKey),
+        _ => return Err(NoKey::Unencodable),
     };
     let creation = take(ext, &mut p, 4)?;
     out.extend_from_slice(creation);

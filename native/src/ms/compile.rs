@@ -81,9 +81,47 @@ fn atom_role(t: Term<'_>) -> Result<AtomRole, MsError> {
 
 pub fn encode(t: Term<'_>) -> Result<Vec<u8>, MsError> {
     let mut enc = Encoder::with_buffer(t.get_env().as_c_arg(), Vec::with_capacity(64));
-    enc.term(t.as_c_arg(), false)
-        .map_err(|_| MsError::Unsupported)?;
+    enc.term(t.as_c_arg(), false)?;
     Ok(enc.into_buffer())
+}
+
+/// How deep the compiler goes into a spec's terms (it recurses, one level
+/// per level of the term). Below this, a head pattern that holds no
+/// variable is kept as one constant (as ETS itself matches it, structure
+/// and all); anything else there, and any deeper guard or body, is left
+/// to ETS: `Unsupported`, and ETS's own engine runs that clause, raising
+/// `system_limit` where ETS does.
+const MAX_DEPTH: usize = 64;
+
+/// Whether `t`, as a head pattern, matches exactly one term: it holds no
+/// variable, no `'_'` and no map (a map pattern matches bigger maps).
+/// Never recursive, whatever the depth of `t`.
+fn is_ground(t: Term<'_>) -> bool {
+    let mut pending = vec![t];
+    while let Some(t) = pending.pop() {
+        match shape(t) {
+            Shape::Atom => {
+                if !matches!(
+                    atom_role(t),
+                    Ok(AtomRole::Plain | AtomRole::Whole | AtomRole::AllVars)
+                ) {
+                    return false;
+                }
+            }
+            Shape::Tuple => match tuple_elems(t) {
+                Some(es) => pending.extend(es),
+                None => return false,
+            },
+            Shape::List => {
+                let (heads, tail) = cells(t);
+                pending.extend(heads);
+                pending.push(tail);
+            }
+            Shape::Map => return false,
+            Shape::Other => {}
+        }
+    }
+    true
 }
 
 /// A constant: immediates directly, anything else encoded.
@@ -236,6 +274,8 @@ fn lenient_clause(item: Term<'_>) -> Clause {
 struct Compiler {
     /// Variable number of each slot, in order of first appearance.
     vars: Vec<u32>,
+    /// Levels of the spec term the compiler is in (see `MAX_DEPTH`).
+    depth: usize,
 }
 
 impl Compiler {
@@ -245,6 +285,19 @@ impl Compiler {
 
     /// A head pattern.
     fn pat(&mut self, t: Term<'_>) -> Result<Pat, MsError> {
+        if self.depth == MAX_DEPTH {
+            return match is_ground(t) {
+                true => Ok(Pat::Const(encode(t)?.into_boxed_slice())),
+                false => Err(MsError::Unsupported),
+            };
+        }
+        self.depth += 1;
+        let p = self.pat_here(t);
+        self.depth -= 1;
+        p
+    }
+
+    fn pat_here(&mut self, t: Term<'_>) -> Result<Pat, MsError> {
         match shape(t) {
             Shape::Atom => Ok(match atom_role(t)? {
                 AtomRole::Underscore => Pat::Any,
@@ -300,7 +353,18 @@ impl Compiler {
         }
     }
 
-    fn expr(&self, t: Term<'_>) -> Result<Expr, MsError> {
+    /// A guard or body expression.
+    fn expr(&mut self, t: Term<'_>) -> Result<Expr, MsError> {
+        if self.depth == MAX_DEPTH {
+            return Err(MsError::Unsupported);
+        }
+        self.depth += 1;
+        let e = self.expr_here(t);
+        self.depth -= 1;
+        e
+    }
+
+    fn expr_here(&mut self, t: Term<'_>) -> Result<Expr, MsError> {
         match shape(t) {
             Shape::Atom => Ok(match atom_role(t)? {
                 AtomRole::Whole => Expr::Whole,

@@ -8,6 +8,7 @@
 use super::num::{self, Fail, Num};
 use super::value::*;
 use super::{Bif, Clause, Expr, MatchSpec, Pat, Program};
+use crate::codec::compare::{equal_at, Floats};
 use crate::codec::encode::Encoder;
 use crate::codec::format::*;
 use crate::codec::{decode, from_raw, to_raw};
@@ -779,12 +780,7 @@ impl<T> Outcome<T> {
 
 /// A head constant (binary or external term) against the term at `b[0]`.
 fn const_eq(c: &[u8], b: &[u8]) -> bool {
-    if c[0] == BINARY {
-        return (b[0] == BINARY || b[0] == SHARED_BIN)
-            && crate::codec::compare::binary_at(b, &mut 0)
-                == crate::codec::compare::binary_at(c, &mut 0);
-    }
-    b.starts_with(c)
+    equal_at(c, 0, b, 0, Floats::ByBits)
 }
 
 fn num_val<'o>(n: Num) -> Val<'o> {

@@ -71,12 +71,32 @@ pub fn keeps_key<'a>(keypos: usize, head: Term<'a>, body: Term<'a>) -> bool {
 }
 
 /// Whether the construction `b` always builds the term the pattern `a`
-/// matched.
+/// matched. Never recursive, whatever the depth: the pairs still to check
+/// wait on a stack, and every one must hold.
 fn eq_body<'a>(a: Term<'a>, b: Term<'a>, const_mode: bool) -> bool {
+    let mut pending = vec![(a, b, const_mode)];
+    while let Some((a, b, const_mode)) = pending.pop() {
+        if !eq_shallow(a, b, const_mode, &mut pending) {
+            return false;
+        }
+    }
+    true
+}
+
+/// One step of `eq_body`: false when `b` cannot build what `a` matched;
+/// else true, with the pairs of elements still to check pushed.
+fn eq_shallow<'a>(
+    a: Term<'a>,
+    b: Term<'a>,
+    const_mode: bool,
+    pending: &mut Vec<(Term<'a>, Term<'a>, bool)>,
+) -> bool {
     if b.is_list() && !b.is_empty_list() {
         return match (a.list_get_cell(), b.list_get_cell()) {
             (Ok((ah, at)), Ok((bh, bt))) => {
-                eq_body(ah, bh, const_mode) && eq_body(at, bt, const_mode)
+                pending.push((at, bt, const_mode));
+                pending.push((ah, bh, const_mode));
+                true
             }
             _ => false,
         };
@@ -91,7 +111,10 @@ fn eq_body<'a>(a: Term<'a>, b: Term<'a>, const_mode: bool) -> bool {
                     [inner] if inner.get_type() == TermType::Tuple => {
                         bs = get_tuple(inner).unwrap_or_default();
                     }
-                    [c, x] if atom_is(c, "const") => return eq_body(a, x, true),
+                    [c, x] if atom_is(c, "const") => {
+                        pending.push((a, x, true));
+                        return true;
+                    }
                     _ => return false,
                 }
             }
@@ -101,11 +124,11 @@ fn eq_body<'a>(a: Term<'a>, b: Term<'a>, const_mode: bool) -> bool {
             let Ok(as_) = get_tuple(a) else {
                 return false;
             };
-            as_.len() == bs.len()
-                && as_
-                    .iter()
-                    .zip(bs.iter())
-                    .all(|(x, y)| eq_body(*x, *y, const_mode))
+            if as_.len() != bs.len() {
+                return false;
+            }
+            pending.extend(as_.into_iter().zip(bs).map(|(x, y)| (x, y, const_mode)));
+            true
         }
         TermType::Map => false,
         _ if !is_immediate(b.as_c_arg()) => a == b,

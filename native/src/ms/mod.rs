@@ -31,6 +31,17 @@ pub enum MsError {
     Invalid,
     /// Valid or not, this engine cannot tell: ask ETS.
     Unsupported,
+    /// Compiling it would take the call over its budget (see `crate::work`).
+    OverBudget,
+}
+
+impl From<crate::codec::encode::EncodeError> for MsError {
+    fn from(e: crate::codec::encode::EncodeError) -> MsError {
+        match e {
+            crate::codec::encode::EncodeError::OverBudget => MsError::OverBudget,
+            crate::codec::encode::EncodeError::Unencodable => MsError::Unsupported,
+        }
+    }
 }
 
 /// A constant, kept in the form values are compared in.
@@ -76,7 +87,10 @@ pub enum Pat {
     Imm(u64),
     /// A float constant: ETS compares head floats bit for bit.
     Float(u64),
-    /// A binary or `EXTERNAL` constant, encoded.
+    /// A constant without a layout of its own here (a binary, an
+    /// `EXTERNAL` term, or a whole constant below the compiler's depth
+    /// limit), encoded: matched as ETS matches constants in a head, floats
+    /// bit for bit and binaries by content.
     Const(Box<[u8]>),
     Tuple(Box<[Pat]>),
     /// Cons cells, then the tail pattern (never itself a list pattern).

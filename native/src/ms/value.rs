@@ -241,10 +241,45 @@ pub fn compare(a: Val<'_>, b: Val<'_>) -> Option<Ordering> {
     }
 }
 
+/// Term order of two values that are not both numbers. Never recursive,
+/// whatever the depth: pairs of elements still to compare wait on a
+/// stack, in order, and the first that differs decides.
 #[inline(never)]
 fn compare_terms(a: Val<'_>, b: Val<'_>) -> Option<Ordering> {
-    let (ka, kb) = (a.kind(), b.kind());
-    let (ca, cb) = (ka.class()?, kb.class()?);
+    let mut pending: Vec<Pending<'_>> = Vec::new();
+    let mut next = Some(Pending::Pair(a, b));
+    while let Some(item) = next.take().or_else(|| pending.pop()) {
+        let (a, b) = match item {
+            Pending::Decided(Ordering::Equal) => continue,
+            Pending::Decided(o) => return Some(o),
+            Pending::Pair(a, b) => (a, b),
+        };
+        let o = match (a, b) {
+            (Val::Int(x), Val::Int(y)) => x.cmp(&y),
+            (Val::Float(_) | Val::Int(_), Val::Float(_) | Val::Int(_)) => {
+                num::cmp(a.num()?, b.num()?)
+            }
+            _ => compare_shallow(a, b, &mut pending)?,
+        };
+        if o != Ordering::Equal {
+            return Some(o);
+        }
+    }
+    Some(Ordering::Equal)
+}
+
+/// What `compare_terms` has left to do: compare two values, or an
+/// outcome already known for that point in the order.
+enum Pending<'a> {
+    Pair(Val<'a>, Val<'a>),
+    Decided(Ordering),
+}
+
+/// Compares what `a` and `b` are without their elements; for two tuples or
+/// two lists that agree so far, pushes their elements' comparisons (the
+/// first on top) and says `Equal`.
+fn compare_shallow<'a>(a: Val<'a>, b: Val<'a>, pending: &mut Vec<Pending<'a>>) -> Option<Ordering> {
+    let (ca, cb) = (a.kind().class()?, b.kind().class()?);
     if ca != cb {
         return Some(ca.cmp(&cb));
     }
@@ -254,52 +289,62 @@ fn compare_terms(a: Val<'_>, b: Val<'_>) -> Option<Ordering> {
             Some(cmp_immediates(x, y))
         }
         (Class::Nil, _, _) => Some(Ordering::Equal),
-        (Class::Tuple, Val::Enc(x), Val::Enc(y)) => compare_tuples(x, y),
-        (Class::List, Val::Enc(x), Val::Enc(y)) => compare_lists(x, y),
+        (Class::Tuple, Val::Enc(x), Val::Enc(y)) => {
+            let (mut px, mut py) = (1, 1);
+            let (nx, ny) = (get_varint(x, &mut px), get_varint(y, &mut py));
+            if nx != ny {
+                return Some(nx.cmp(&ny));
+            }
+            push_elements(x, px, y, py, nx, pending);
+            Some(Ordering::Equal)
+        }
+        (Class::List, Val::Enc(x), Val::Enc(y)) => {
+            let (mut px, mut py) = (1, 1);
+            let (nx, ny) = (get_varint(x, &mut px), get_varint(y, &mut py));
+            let common = nx.min(ny);
+            // After the common cells: the tails, or one list's tail (never
+            // a list) against the other's remaining cells.
+            let (tx, ty) = (nth(x, px, common), nth(y, py, common));
+            pending.push(if nx == ny {
+                Pending::Pair(Val::of(x, tx), Val::of(y, ty))
+            } else if nx < ny {
+                Pending::Decided(Val::of(x, tx).kind().class()?.cmp(&Class::List))
+            } else {
+                Pending::Decided(Class::List.cmp(&Val::of(y, ty).kind().class()?))
+            });
+            push_elements(x, px, y, py, common, pending);
+            Some(Ordering::Equal)
+        }
         (Class::Bits, _, _) => Some(a.binary()?.cmp(b.binary()?)),
         _ => None,
     }
 }
 
-fn compare_tuples(x: &[u8], y: &[u8]) -> Option<Ordering> {
-    let (mut px, mut py) = (1, 1);
-    let (nx, ny) = (get_varint(x, &mut px), get_varint(y, &mut py));
-    if nx != ny {
-        return Some(nx.cmp(&ny));
-    }
-    for _ in 0..nx {
-        match compare(Val::of(x, px), Val::of(y, py))? {
-            Ordering::Equal => {}
-            o => return Some(o),
-        }
+/// Pushes the comparisons of the `n` elements from `x[px]` and `y[py]`,
+/// the first on top.
+fn push_elements<'a>(
+    x: &'a [u8],
+    mut px: usize,
+    y: &'a [u8],
+    mut py: usize,
+    n: usize,
+    pending: &mut Vec<Pending<'a>>,
+) {
+    let from = pending.len();
+    for _ in 0..n {
+        pending.push(Pending::Pair(Val::of(x, px), Val::of(y, py)));
         px = skip(x, px);
         py = skip(y, py);
     }
-    Some(Ordering::Equal)
+    pending[from..].reverse();
 }
 
-fn compare_lists(x: &[u8], y: &[u8]) -> Option<Ordering> {
-    let (mut px, mut py) = (1, 1);
-    let (nx, ny) = (get_varint(x, &mut px), get_varint(y, &mut py));
-    for _ in 0..nx.min(ny) {
-        match compare(Val::of(x, px), Val::of(y, py))? {
-            Ordering::Equal => {}
-            o => return Some(o),
-        }
-        px = skip(x, px);
-        py = skip(y, py);
+/// The position of the `n`th term from `pos` (terms one after another).
+fn nth(buf: &[u8], mut pos: usize, n: usize) -> usize {
+    for _ in 0..n {
+        pos = skip(buf, pos);
     }
-    if nx == ny {
-        return compare(Val::of(x, px), Val::of(y, py));
-    }
-    // One list ends first: its tail (never a list) meets more cells.
-    if nx < ny {
-        let tail = Val::of(x, px).kind().class()?;
-        Some(tail.cmp(&Class::List))
-    } else {
-        let tail = Val::of(y, py).kind().class()?;
-        Some(Class::List.cmp(&tail))
-    }
+    pos
 }
 
 /// Looks `key` up in the map encoded at `m[0]` (keys compared with `=:=`);

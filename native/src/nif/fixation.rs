@@ -11,51 +11,43 @@ use rustler::LocalPid;
 
 /// `safe_fixtable(Tab, Fix, Since)`: `Since` is `{erlang:timestamp(),
 /// erlang:monotonic_time()}` at the call, kept if this starts the fixation.
-#[rustler::nif]
-fn safe_fixtable<'a>(
-    env: Env<'a>,
-    t: Term<'a>,
-    fix: Term<'a>,
-    since: Term<'a>,
-) -> rustler::NifResult<Term<'a>> {
-    run(|| {
-        let tab = resolve(t)?;
-        check_access(env, &tab, Access::Read)?;
-        let fix: bool = fix.decode().map_err(|_| Fail::BadArg)?;
-        let arc = registry::by_id(tab.id).ok_or(cause(atoms::id()))?;
-        let me = env.pid();
-        let pid = raw(me.encode(env));
-        let mut state = tab.state.lock();
-        let i = state.fixers.iter().position(|f| f.pid == pid);
-        match (fix, i) {
-            (true, Some(i)) => state.fixers[i].count += 1,
-            (true, None) => {
-                if state.fixers.is_empty() {
-                    state.fixed_since = Some(encode_value(env, since)?);
-                    tab.fix_all();
-                }
-                let monitor = monitor(env, &arc, &me);
-                state.fixers.push(Fixer {
-                    pid,
-                    count: 1,
-                    monitor,
-                });
+fn safe_fixtable<'a>(env: Env<'a>, [t, fix, since]: [Term<'a>; 3]) -> Res<Term<'a>> {
+    let tab = resolve(t)?;
+    check_access(env, &tab, Access::Read)?;
+    let fix: bool = fix.decode()?;
+    let me = env.pid();
+    let pid = raw(me.encode(env));
+    let mut state = tab.state.lock();
+    let i = state.fixers.iter().position(|f| f.pid == pid);
+    match (fix, i) {
+        (true, Some(i)) => state.fixers[i].count += 1,
+        (true, None) => {
+            if state.fixers.is_empty() {
+                state.fixed_since = Some(encode_value(env, since)?);
+                tab.fix_all();
             }
-            (false, Some(i)) => {
-                state.fixers[i].count -= 1;
-                if state.fixers[i].count == 0 {
-                    let gone = state.fixers.remove(i);
-                    if let Some(m) = gone.monitor {
-                        demonitor(env, &arc, &m);
-                    }
-                    end_if_unfixed(&tab, &mut state);
-                }
-            }
-            (false, None) => {}
+            let monitor = monitor(env, &tab, &me);
+            state.fixers.push(Fixer {
+                pid,
+                count: 1,
+                monitor,
+            });
         }
-        Ok(atoms::true_().encode(env))
-    })
+        (false, Some(i)) => {
+            state.fixers[i].count -= 1;
+            if state.fixers[i].count == 0 {
+                let gone = state.fixers.remove(i);
+                if let Some(m) = gone.monitor {
+                    demonitor(env, &tab, &m);
+                }
+                end_if_unfixed(&tab, &mut state);
+            }
+        }
+        (false, None) => {}
+    }
+    Ok(atoms::true_().encode(env))
 }
+nif!("safe_fixtable", 3, safe_fixtable);
 
 fn end_if_unfixed(tab: &Table, state: &mut crate::table::State) {
     if state.fixers.is_empty() {

@@ -8,25 +8,6 @@ use crate::table::Kind;
 use crate::table::WriteGuard;
 use rustler::Atom;
 
-/// Lists longer than this are inserted on a dirty scheduler (the Erlang side
-/// calls the `_dirty` variant when told to), keeping normal calls short.
-const DIRTY_LIST_LEN: usize = 1_000;
-/// Tables bigger than this are listed on a dirty scheduler.
-const DIRTY_TAB2LIST: usize = 10_000;
-
-fn long_list(t: Term<'_>) -> bool {
-    let mut n = 0;
-    let mut cur = t;
-    while let Ok((_, tail)) = cur.list_get_cell() {
-        n += 1;
-        if n > DIRTY_LIST_LEN {
-            return true;
-        }
-        cur = tail;
-    }
-    false
-}
-
 /// Write-locks the partitions of `slots` (in index order) and returns, for
 /// each object, the index of its guard.
 fn lock_for<'t>(tab: &'t Table, slots: &[usize]) -> (Vec<(usize, WriteGuard<'t>)>, Vec<usize>) {
@@ -207,10 +188,9 @@ pub fn lookup_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) 
     let key = encode_key_to_access(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
     let part = tab.read(p);
-    Ok(object_list(
-        env,
-        &part.lookup(tab.keypos, key.hash, key.bytes()),
-    ))
+    let found = part.lookup(tab.keypos, key.hash, key.bytes());
+    charge_objects(&found)?;
+    Ok(object_list(env, &found))
 }
 
 pub fn member_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) -> Res<Term<'a>> {
@@ -244,6 +224,7 @@ pub fn lookup_element_impl<'a>(
     let p = route.slot(&tab, 0, key.hash)?;
     let part = tab.read(p);
     let objs = part.lookup(tab.keypos, key.hash, key.bytes());
+    charge_objects(&objs)?;
     match &objs[..] {
         [] => Err(cause(atoms::badkey())),
         [obj] if !tab.kind.is_bag() => element_term(env, obj, pos),
@@ -274,7 +255,10 @@ pub fn take_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, route: &Route) ->
     let tab = open(env, t, Access::Write, route)?;
     let key = encode_key_to_access(env, &tab, key)?;
     let p = route.slot(&tab, 0, key.hash)?;
-    let removed = tab.write(p).remove(tab.keypos, key.hash, key.bytes());
+    let mut part = tab.write(p);
+    charge_objects(&part.lookup(tab.keypos, key.hash, key.bytes()))?;
+    let removed = part.remove(tab.keypos, key.hash, key.bytes());
+    drop(part);
     Ok(object_list(env, removed.as_slice()))
 }
 
@@ -295,12 +279,10 @@ pub fn delete_object_impl<'a>(
     Ok(atoms::true_().encode(env))
 }
 
-fn tab2list_impl<'a>(env: Env<'a>, t: Term<'a>, may_go_dirty: bool) -> Res<Term<'a>> {
+fn tab2list<'a>(env: Env<'a>, [t]: [Term<'a>; 1]) -> Res<Term<'a>> {
     let tab = resolve(t)?;
     check_access(env, &tab, Access::Read)?;
-    if may_go_dirty && tab.size() > DIRTY_TAB2LIST {
-        return Ok(atoms::dirty().encode(env));
-    }
+    charge_output(tab.size(), tab.memory())?;
     let mut acc = nil(env);
     if tab.kind == Kind::OrderedSet {
         // Greatest key first, consing onto the front: the list ends up in order.
@@ -322,85 +304,54 @@ fn tab2list_impl<'a>(env: Env<'a>, t: Term<'a>, may_go_dirty: bool) -> Res<Term<
 fn lookup<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
     lookup_impl(env, t, key, &Route::Hash)
 }
-hot_nif!("lookup", 2, lookup);
+nif!("lookup", 2, lookup);
 
 fn member<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
     member_impl(env, t, key, &Route::Hash)
 }
-hot_nif!("member", 2, member);
+nif!("member", 2, member);
 
 fn insert<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> Res<Term<'a>> {
-    if !objs.is_list() {
-        return insert_one(env, t, objs, &Route::Hash);
-    }
-    if long_list(objs) {
-        return Ok(atoms::dirty().encode(env));
-    }
-    insert_list(env, t, objs, &Route::Hash)
+    insert_impl(env, t, objs, &Route::Hash)
 }
-hot_nif!("insert", 2, insert);
-
-#[rustler::nif(schedule = "DirtyCpu")]
-fn insert_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(|| insert_impl(env, t, objs, &Route::Hash))
-}
+nif!("insert", 2, insert);
 
 fn insert_new<'a>(env: Env<'a>, [t, objs]: [Term<'a>; 2]) -> Res<Term<'a>> {
-    if objs.is_list() && long_list(objs) {
-        return Ok(atoms::dirty().encode(env));
-    }
     insert_new_impl(env, t, objs, &Route::Hash)
 }
-hot_nif!("insert_new", 2, insert_new);
-
-#[rustler::nif(schedule = "DirtyCpu")]
-fn insert_new_dirty<'a>(env: Env<'a>, t: Term<'a>, objs: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(|| insert_new_impl(env, t, objs, &Route::Hash))
-}
+nif!("insert_new", 2, insert_new);
 
 fn lookup_element<'a>(env: Env<'a>, [t, key, pos]: [Term<'a>; 3]) -> Res<Term<'a>> {
     lookup_element_impl(env, t, key, pos, &Route::Hash)
 }
-hot_nif!("lookup_element", 3, lookup_element);
+nif!("lookup_element", 3, lookup_element);
 
 fn delete_key<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
     delete_impl(env, t, key, &Route::Hash)
 }
-hot_nif!("delete_key", 2, delete_key);
+nif!("delete_key", 2, delete_key);
 
 fn take<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
     take_impl(env, t, key, &Route::Hash)
 }
-hot_nif!("take", 2, take);
+nif!("take", 2, take);
 
 fn delete_object<'a>(env: Env<'a>, [t, obj]: [Term<'a>; 2]) -> Res<Term<'a>> {
     delete_object_impl(env, t, obj, &Route::Hash)
 }
-hot_nif!("delete_object", 2, delete_object);
+nif!("delete_object", 2, delete_object);
 
-#[rustler::nif]
-fn tab2list<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(|| tab2list_impl(env, t, true))
-}
-
-#[rustler::nif(schedule = "DirtyCpu")]
-fn tab2list_dirty<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(|| tab2list_impl(env, t, false))
-}
+nif!("tab2list", 1, tab2list);
 
 /// Calls an operation with partitions chosen by the table's keyslot fun on
 /// the Erlang side: `Slots` holds one partition per key (or per object).
-#[rustler::nif(schedule = "DirtyCpu")]
-fn routed<'a>(
-    env: Env<'a>,
-    op: Atom,
-    t: Term<'a>,
-    slots: Vec<usize>,
-    args: Vec<Term<'a>>,
-) -> rustler::NifResult<Term<'a>> {
+fn routed<'a>(env: Env<'a>, [op, t, slots, args]: [Term<'a>; 4]) -> Res<Term<'a>> {
+    let op: Atom = op.decode()?;
+    let slots: Vec<usize> = slots.decode()?;
+    let args = list_terms(args)?;
     let route = Route::Slots(slots);
     let op = op.to_term(env).atom_to_string().unwrap_or_default();
-    run(|| match (op.as_str(), &args[..]) {
+    match (op.as_str(), &args[..]) {
         ("insert", [o]) => insert_impl(env, t, *o, &route),
         ("insert_new", [o]) => insert_new_impl(env, t, *o, &route),
         ("lookup", [k]) => lookup_impl(env, t, *k, &route),
@@ -409,12 +360,9 @@ fn routed<'a>(
         ("delete", [k]) => delete_impl(env, t, *k, &route),
         ("take", [k]) => take_impl(env, t, *k, &route),
         ("delete_object", [o]) => delete_object_impl(env, t, *o, &route),
-        ("update_counter", [k, u, d]) => {
-            update::update_counter_impl(env, t, *k, *u, *d, &route, false)
-        }
-        ("update_element", [k, u, d]) => {
-            update::update_element_impl(env, t, *k, *u, *d, &route, false)
-        }
+        ("update_counter", [k, u, d]) => update::update_counter_impl(env, t, *k, *u, *d, &route),
+        ("update_element", [k, u, d]) => update::update_element_impl(env, t, *k, *u, *d, &route),
         _ => Err(Fail::BadArg),
-    })
+    }
 }
+nif!("routed", 4, routed);

@@ -3,10 +3,9 @@
 //! caller's keys and objects.
 
 #[macro_use]
-mod hot;
+mod entry;
 
 pub mod fixation;
-mod handle;
 pub mod integer;
 pub mod kv;
 pub mod lifecycle;
@@ -15,13 +14,15 @@ mod spec_cache;
 pub mod traverse;
 pub mod update;
 
-use crate::codec::encode::{is_immediate, Encoder, Scratch};
+use crate::codec::encode::{is_immediate, EncodeError, Encoder, Scratch};
 use crate::codec::format::{self, IMMEDIATE, TUPLE};
-use crate::codec::{decode, sort_key, Obj};
+use crate::codec::sort_key::{self, NoKey};
+use crate::codec::{decode, Obj};
+use crate::resource::{Handle, Kept};
 use crate::table::partition::hash_key;
 use crate::table::{registry, Kind, Protection, Table};
 use rustler::sys::{enif_get_tuple, enif_make_list_cell, ErlNifTerm};
-use rustler::{Encoder as _, Env, ResourceArc, Term};
+use rustler::{Encoder as _, Env, LocalPid, Monitor, Term};
 use std::cell::RefCell;
 use std::ops::Deref;
 
@@ -31,19 +32,22 @@ pub mod atoms {
         already_exists, not_owner, none, undefined, true_ = "true", false_ = "false",
         set, ordered_set, bag, duplicate_bag, public, protected, private,
         table_type, end_of_table = "$end_of_table",
-        dirty = "$shards_dirty", ets_transfer = "ETS-TRANSFER",
+        ets_transfer = "ETS-TRANSFER", dirty_loop = "shards_dirty_loop",
         keyslot = "shards_keyslot",
     }
 }
 
 /// Why a call fails. Every variant surfaces as `error:badarg` on the Erlang
 /// side (with the ETS `error_info` cause), except `Keyslot`, which asks the
-/// Erlang side to call again with partitions chosen by the table's keyslot fun.
+/// Erlang side to call again with partitions chosen by the table's keyslot
+/// fun, and `Dirty`, which runs the call again on a dirty scheduler (see
+/// `entry`): it may only be returned before the call changed anything.
 #[derive(Debug)]
 pub enum Fail {
     BadArg,
     Cause(rustler::Atom),
     Keyslot,
+    Dirty,
 }
 
 pub type Res<T> = Result<T, Fail>;
@@ -54,44 +58,54 @@ impl From<rustler::Error> for Fail {
     }
 }
 
+impl From<EncodeError> for Fail {
+    fn from(e: EncodeError) -> Fail {
+        match e {
+            EncodeError::Unencodable => Fail::BadArg,
+            EncodeError::OverBudget => Fail::Dirty,
+        }
+    }
+}
+
+impl From<NoKey> for Fail {
+    fn from(e: NoKey) -> Fail {
+        match e {
+            NoKey::Unencodable => Fail::BadArg,
+            NoKey::OverBudget => Fail::Dirty,
+        }
+    }
+}
+
+impl From<crate::work::OverBudget> for Fail {
+    fn from(_: crate::work::OverBudget) -> Fail {
+        Fail::Dirty
+    }
+}
+
 pub fn cause(a: rustler::Atom) -> Fail {
     Fail::Cause(a)
 }
 
-/// Turns a `Fail` into the exception the Erlang wrapper expects:
-/// `badarg`, `{badarg, Cause}` or `shards_keyslot`.
-pub fn raise(f: Fail) -> rustler::Error {
-    match f {
-        Fail::BadArg => rustler::Error::BadArg,
-        Fail::Cause(c) => rustler::Error::RaiseTerm(Box::new((atoms::badarg(), c))),
-        Fail::Keyslot => rustler::Error::RaiseTerm(Box::new(atoms::keyslot())),
-    }
-}
-
-/// Raises `f` from a NIF (for `hot_nif!`): the exception `raise` describes
-/// (keep the two in step), made directly rather than through rustler's
-/// `NifResult` handling.
+/// Raises `f` from a NIF (see `entry`): `badarg`, `{badarg, Cause}` or
+/// `shards_keyslot`.
 pub fn raise_now(env: Env<'_>, f: Fail) -> ErlNifTerm {
     let reason = match f {
         // SAFETY: `env` is the calling NIF's environment.
         Fail::BadArg => return unsafe { rustler::sys::enif_make_badarg(env.as_c_arg()) },
         Fail::Cause(c) => (atoms::badarg(), c).encode(env),
         Fail::Keyslot => atoms::keyslot().encode(env),
+        // Only a call without a work limit gets here (see `entry`).
+        Fail::Dirty => atoms::dirty_loop().encode(env),
     };
     // SAFETY: as above; the reason is a term of `env`.
     unsafe { rustler::sys::enif_raise_exception(env.as_c_arg(), reason.as_c_arg()) }
-}
-
-/// Runs a NIF body, mapping its failure to the exception.
-pub fn run<'a>(f: impl FnOnce() -> Res<Term<'a>>) -> rustler::NifResult<Term<'a>> {
-    f().map_err(raise)
 }
 
 /// A resolved table argument: a resource term borrowed for the call, or a
 /// named table found in the registry.
 pub enum Tab<'a> {
     Borrowed(&'a Table),
-    Named(ResourceArc<Table>),
+    Named(Handle<Table>),
 }
 
 impl Deref for Tab<'_> {
@@ -104,11 +118,37 @@ impl Deref for Tab<'_> {
     }
 }
 
+/// A table lives in a resource of its own, which monitors its owner, its
+/// heir and the processes fixing it.
+impl Kept for Table {
+    const NAME: &'static str = "shards_table";
+    const MONITORS: bool = true;
+    crate::kept_slot!();
+
+    fn down(&self, env: Env<'_>, pid: LocalPid, _monitor: Monitor) {
+        fixation::process_down(env, self, pid);
+        lifecycle::owner_down(env, self, pid);
+    }
+}
+
+/// Opens the resource types of the NIF layer (see `crate::resource`).
+///
+/// # Safety
+/// `env` must be the environment of the load or upgrade callback.
+pub unsafe fn open_types(env: *mut rustler::sys::ErlNifEnv) -> bool {
+    // SAFETY: the caller's contract.
+    unsafe {
+        crate::resource::open::<Table>(env)
+            && crate::resource::open::<select::CompiledMs>(env)
+            && crate::resource::open::<select::ScanGrant>(env)
+    }
+}
+
 /// Resolves a table id or name, failing with ETS's causes: `type` for a term
 /// that cannot name a table, `id` for a table that does not exist (any more).
 pub fn resolve<'a>(term: Term<'a>) -> Res<Tab<'a>> {
     // A table id (the common case) first: one type check.
-    let tab = match handle::decode(term) {
+    let tab = match Handle::<Table>::borrow(term) {
         Some(t) => Tab::Borrowed(t),
         None if term.is_atom() => Tab::Named(
             registry::by_name(crate::codec::to_raw(term.as_c_arg())).ok_or(cause(atoms::id()))?,
@@ -130,7 +170,7 @@ pub fn tab_term<'a>(env: Env<'a>, table: &Table) -> Term<'a> {
     }
     drop(state);
     match registry::by_id(table.id) {
-        Some(arc) => arc.encode(env),
+        Some(handle) => handle.term(env),
         None => atoms::undefined().encode(env),
     }
 }
@@ -149,14 +189,27 @@ pub enum Access {
 /// tables may be read by anyone and written by the owner.
 #[inline]
 pub fn check_access(env: Env<'_>, table: &Table, access: Access) -> Res<()> {
-    let needs_owner = !matches!(
-        (table.protection(), access),
-        (Protection::Public, _) | (Protection::Protected, Access::Read)
-    );
-    if needs_owner && self_pid(env) != table.owner() {
+    if needs_owner(table, access) && self_pid(env) != table.owner() {
         return Err(cause(atoms::access()));
     }
     Ok(())
+}
+
+/// `check_access` for the process `pid` (raw term): the process a scan
+/// grant was made for, whoever runs it.
+pub fn check_access_of(table: &Table, access: Access, pid: u64) -> Res<()> {
+    if needs_owner(table, access) && pid != table.owner() {
+        return Err(cause(atoms::access()));
+    }
+    Ok(())
+}
+
+#[inline]
+fn needs_owner(table: &Table, access: Access) -> bool {
+    !matches!(
+        (table.protection(), access),
+        (Protection::Public, _) | (Protection::Protected, Access::Read)
+    )
 }
 
 /// Resolves and checks a table in one step; also refuses automatic routing
@@ -299,7 +352,7 @@ fn encode_hashed_key(env: Env<'_>, key: Term<'_>) -> Res<Key> {
         return Ok(Key::new(KeyBytes::Immediate(b)));
     }
     with_encoder(env, |enc| {
-        enc.term(raw, false).map_err(|_| Fail::BadArg)?;
+        enc.term(raw, false)?;
         if format::contains_neg_zero(&enc.out) {
             format::normalise_neg_zero(&mut enc.out);
         }
@@ -329,8 +382,7 @@ pub fn sort_key_of(env: Env<'_>, key: Term<'_>) -> Res<Key> {
         let mut out = s.borrow_mut();
         out.clear();
         // SAFETY: `key` is a term of `env`, the calling process's environment.
-        unsafe { sort_key::put(env.as_c_arg(), key.as_c_arg(), &mut out) }
-            .map_err(|_| Fail::BadArg)?;
+        unsafe { sort_key::put(env.as_c_arg(), key.as_c_arg(), &mut out) }?;
         Ok(Key::of_slice(&out))
     })
 }
@@ -406,7 +458,7 @@ pub fn encode_object_into(
     let (mut hash, mut neg_zero) = (0, false);
     for (i, &e) in elems.iter().enumerate() {
         let start = enc.out.len();
-        enc.term(e, i + 1 != keypos).map_err(|_| Fail::BadArg)?;
+        enc.term(e, i + 1 != keypos)?;
         if i + 1 == keypos {
             let key = &enc.out[start..];
             neg_zero = format::contains_neg_zero(key);
@@ -473,10 +525,28 @@ pub fn list_terms(term: Term<'_>) -> Res<Vec<Term<'_>>> {
         out.push(head);
         cur = tail;
     }
+    crate::work::spend(out.len())?;
     if !cur.is_empty_list() {
         return Err(Fail::BadArg);
     }
     Ok(out)
+}
+
+/// Bytes of stored encoding that cost one unit of work to build on the
+/// caller's heap (see `crate::work`).
+pub const OUTPUT_BYTES_PER_UNIT: usize = 16;
+
+/// Charges the call for building objects of `bytes` of encoding (and
+/// `count` of them) on the caller's heap: `Fail::Dirty` when a normal
+/// scheduler cannot afford it. Call before changing anything.
+pub fn charge_output(count: usize, bytes: usize) -> Res<()> {
+    crate::work::spend(count + bytes / OUTPUT_BYTES_PER_UNIT)?;
+    Ok(())
+}
+
+/// `charge_output` for the objects `objs`.
+pub fn charge_objects(objs: &[Obj]) -> Res<()> {
+    charge_output(objs.len(), objs.iter().map(|o| o.bytes().len()).sum())
 }
 
 /// Builds a stored object on the caller's heap.

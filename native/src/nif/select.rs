@@ -14,12 +14,13 @@
 
 use super::spec_cache::{self, Cached, Lease};
 use super::*;
+use crate::codec::encode::EncodeError;
 use crate::codec::terms_equal;
 use crate::ms::{keeps_key::keeps_key, MatchSpec, MsError, Outcome, Runner};
 use crate::table::ordered_store::SortKey;
 use crate::table::partition::{Edit, Removed};
 use crate::table::Kind;
-use rustler::{Atom, LocalPid};
+use rustler::Atom;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,8 +35,6 @@ mod atoms {
     }
 }
 
-/// Above this many objects a full scan runs on a dirty scheduler.
-const DIRTY_SCAN: usize = 2_000;
 /// Objects a `select/3` chunk call examines at most.
 const CHUNK_BUDGET: usize = 4_000;
 /// Elements `match_spec_run/2` handles per call.
@@ -44,11 +43,13 @@ const RUN_BUDGET: usize = 1_000;
 /// A compiled match spec, as the term `match_spec_compile/1` returns.
 pub struct CompiledMs(pub MatchSpec);
 
-#[rustler::resource_impl]
-impl rustler::Resource for CompiledMs {}
+impl Kept for CompiledMs {
+    const NAME: &'static str = "shards_compiled_ms";
+    crate::kept_slot!();
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub enum Op {
     Select,
     Count,
     Delete,
@@ -81,7 +82,7 @@ impl Op {
 /// A spec argument: a compiled spec, a spec term compiled here, or one
 /// the spec cache lends (see `spec_cache`).
 enum Ms {
-    Compiled(ResourceArc<CompiledMs>),
+    Compiled(Handle<CompiledMs>),
     Fresh(MatchSpec),
     Lent(Lease),
 }
@@ -97,15 +98,23 @@ impl Ms {
 
     /// As a resource that can outlive the call (keeping the spec it was
     /// compiled from, `spec`, for fallbacks).
-    fn into_arc(self, spec: Term<'_>) -> Res<ResourceArc<CompiledMs>> {
+    fn into_arc(self, spec: Term<'_>) -> Res<Handle<CompiledMs>> {
         let fresh = match self {
             Ms::Compiled(r) => return Ok(r),
             Ms::Fresh(m) => m,
-            Ms::Lent(_) => MatchSpec::compile(spec, false).map_err(|_| Fail::BadArg)?,
+            Ms::Lent(_) => MatchSpec::compile(spec, false).map_err(ms_fail)?,
         };
-        Ok(ResourceArc::new(CompiledMs(
+        Ok(Handle::new(CompiledMs(
             fresh.with_source(spec).map_err(|_| Fail::BadArg)?,
         )))
+    }
+}
+
+/// A spec the engine refused (or, over budget, could not finish).
+fn ms_fail(e: MsError) -> Fail {
+    match e {
+        MsError::OverBudget => Fail::Dirty,
+        MsError::Invalid | MsError::Unsupported => Fail::BadArg,
     }
 }
 
@@ -113,41 +122,34 @@ impl Ms {
 /// calls (a compiled spec passed by a user is not a spec, as for ETS), for
 /// a table of key position `keypos`. `None` when the spec must first be
 /// checked by ETS (`$shards_verify`).
-fn ms_arg(t: Term<'_>, keypos: usize) -> Option<Ms> {
+fn ms_arg(t: Term<'_>, keypos: usize) -> Res<Option<Ms>> {
     if t.is_tuple() {
-        if let Ok((tag, r)) = t.decode::<(Atom, ResourceArc<CompiledMs>)>() {
+        if let Ok((tag, r)) = t.decode::<(Atom, Term)>() {
             if tag == atoms::compiled() {
-                return Some(Ms::Compiled(r));
+                if let Some(r) = Handle::<CompiledMs>::from_term(r) {
+                    return Ok(Some(Ms::Compiled(r)));
+                }
             }
         }
     }
     let admit = match spec_cache::lookup(t, keypos) {
-        Ok(Cached::Shared(r)) => return Some(Ms::Compiled(r)),
-        Ok(Cached::Lent(l)) => return Some(Ms::Lent(l)),
+        Ok(Cached::Shared(r)) => return Ok(Some(Ms::Compiled(r))),
+        Ok(Cached::Lent(l)) => return Ok(Some(Ms::Lent(l))),
         Err(admit) => admit,
     };
-    let ms = MatchSpec::compile(t, false).ok()?;
-    Some(match admit {
+    let ms = match MatchSpec::compile(t, false) {
+        Ok(ms) => ms,
+        Err(MsError::OverBudget) => return Err(Fail::Dirty),
+        Err(_) => return Ok(None),
+    };
+    Ok(Some(match admit {
         Some(sig) => match spec_cache::insert(sig, t, keypos, ms) {
             Some(Cached::Shared(r)) => Ms::Compiled(r),
             Some(Cached::Lent(l)) => Ms::Lent(l),
-            None => Ms::Fresh(MatchSpec::compile(t, false).ok()?),
+            None => Ms::Fresh(MatchSpec::compile(t, false).map_err(ms_fail)?),
         },
         None => Ms::Fresh(ms),
-    })
-}
-
-/// ETS access rules for the process `pid` (the caller, also when a helper
-/// process scans on its behalf).
-fn check_access_of(table: &Table, access: Access, pid: u64) -> Res<()> {
-    let needs_owner = !matches!(
-        (table.protection(), access),
-        (Protection::Public, _) | (Protection::Protected, Access::Read)
-    );
-    if needs_owner && pid != table.owner() {
-        return Err(cause(super::atoms::access()));
-    }
-    Ok(())
+    }))
 }
 
 /// What a scan gathers: results (or a count), and the objects to run
@@ -427,10 +429,14 @@ fn check_replace<'a>(env: Env<'a>, spec: Term<'a>, ms: &MatchSpec, keypos: usize
     Ok(())
 }
 
+/// Objects a whole query may scan on a normal scheduler: a bigger table is
+/// scanned by `select_job` on dirty schedulers.
+const SCAN_IN_CALL: usize = 2_000;
+
 /// `select_all(Op, Tab, Spec)`: a whole query (select/2, select_count/2,
 /// select_delete/2, select_replace/2). Replies `{Results, Fallbacks}`,
 /// `$shards_verify` (let ETS check the spec first), or `{$shards_dirty,
-/// CompiledMs, Locks}` (scan on dirty schedulers).
+/// Grant}`: a scan on dirty schedulers, by `select_job(Grant)` calls.
 fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> Res<Term<'a>> {
     let op = Op::parse(op.decode()?)?;
     let tab = resolve(t)?;
@@ -438,7 +444,7 @@ fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> Res<Term<'a>> {
     if op == Op::Replace && tab.kind == Kind::Bag {
         return Err(cause(atoms::table_type())); // whatever the spec
     }
-    let Some(ms) = ms_arg(spec, tab.keypos) else {
+    let Some(ms) = ms_arg(spec, tab.keypos)? else {
         return Ok(atoms::verify().encode(env));
     };
     if op == Op::Replace {
@@ -449,9 +455,15 @@ fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> Res<Term<'a>> {
     if by_keys(op, env, &tab, ms.spec(), &runner, &mut acc, false)? {
         return Ok(acc.reply(op));
     }
-    if tab.size() > DIRTY_SCAN {
-        let arc = ms.into_arc(spec)?;
-        return Ok((atoms::dirty(), arc, tab.lock_count()).encode(env));
+    if tab.size() > SCAN_IN_CALL || !crate::work::affords(tab.memory() / OUTPUT_BYTES_PER_UNIT) {
+        let grant = ScanGrant {
+            table: Handle::from_ref(&*tab),
+            op,
+            ms: ms.into_arc(spec)?,
+            caller: self_pid(env),
+            next: AtomicUsize::new(0),
+        };
+        return Ok((atoms::dirty(), Handle::new(grant)).encode(env));
     }
     scan(
         op,
@@ -464,90 +476,60 @@ fn select_all<'a>(env: Env<'a>, [op, t, spec]: [Term<'a>; 3]) -> Res<Term<'a>> {
     );
     Ok(acc.reply(op))
 }
+nif!("select_all", 3, select_all);
 
-hot_nif!("select_all", 3, select_all);
-
-/// What a scan on a dirty scheduler starts from: the operation, the table
-/// (with `caller`'s access rights checked), and a spec runner for which
-/// `self()` is `caller`.
-fn for_caller<'a>(
-    env: Env<'a>,
-    op: Atom,
-    t: Term<'a>,
-    caller: LocalPid,
-) -> Res<(Op, Tab<'a>, Runner<'a>)> {
-    let op = Op::parse(op)?;
-    let tab = resolve(t)?;
-    let caller = caller.encode(env);
-    check_access_of(&tab, op.access(), crate::codec::to_raw(caller.as_c_arg()))?;
-    Ok((op, tab, Runner::new(env, caller)))
-}
-
-/// `select_dirty(Op, Tab, CompiledMs, From, To, Caller)`: the scan of locks
-/// `From..To` on a dirty scheduler, on behalf of `Caller` (what `self()`
-/// means in the spec, and whose access rights count).
-#[rustler::nif(schedule = "DirtyCpu")]
-fn select_dirty<'a>(
-    env: Env<'a>,
-    op: Atom,
-    t: Term<'a>,
-    ms: ResourceArc<CompiledMs>,
-    from: usize,
-    to: usize,
-    caller: LocalPid,
-) -> rustler::NifResult<Term<'a>> {
-    run(|| {
-        let (op, tab, runner) = for_caller(env, op, t, caller)?;
-        let mut acc = Acc::new(env);
-        let to = to.min(tab.lock_count());
-        scan(op, env, &tab, &ms.0, &runner, from.min(to)..to, &mut acc);
-        Ok(acc.reply(op))
-    })
-}
-
-/// The locks of a parallel scan, handed out one at a time to whichever
-/// worker asks next: a worker that gets less CPU (or starts late) takes
-/// fewer locks, instead of leaving the others waiting for its fixed share.
-pub struct ScanJob {
+/// The right to scan one table on behalf of the process that asked: made
+/// only by `select_all`, after it checked that process's access, and bound
+/// to the table, the operation, the spec and the caller (what `self()`
+/// means in the spec). A parallel scan hands it to helper processes; each
+/// `select_job` takes the table's locks one at a time from it until none
+/// is left, so a worker that gets less CPU takes fewer locks rather than
+/// holding the others up.
+pub struct ScanGrant {
+    table: Handle<Table>,
+    op: Op,
+    ms: Handle<CompiledMs>,
+    caller: u64,
     next: AtomicUsize,
 }
 
-#[rustler::resource_impl]
-impl rustler::Resource for ScanJob {}
-
-/// `scan_job()`: a fresh job, from lock 0.
-#[rustler::nif]
-fn scan_job() -> ResourceArc<ScanJob> {
-    ResourceArc::new(ScanJob {
-        next: AtomicUsize::new(0),
-    })
+impl Kept for ScanGrant {
+    const NAME: &'static str = "shards_scan_grant";
+    crate::kept_slot!();
 }
 
-/// `select_job(Op, Tab, CompiledMs, Job, Caller)`: one worker of a parallel
-/// scan, on a dirty scheduler: scans the locks it claims from `Job` until
-/// none is left, on behalf of `Caller` (as `select_dirty`).
-#[rustler::nif(schedule = "DirtyCpu")]
-fn select_job<'a>(
-    env: Env<'a>,
-    op: Atom,
-    t: Term<'a>,
-    ms: ResourceArc<CompiledMs>,
-    job: ResourceArc<ScanJob>,
-    caller: LocalPid,
-) -> rustler::NifResult<Term<'a>> {
-    run(|| {
-        let (op, tab, runner) = for_caller(env, op, t, caller)?;
-        let mut acc = Acc::new(env);
-        loop {
-            let l = job.next.fetch_add(1, Ordering::Relaxed);
-            if l >= tab.lock_count() {
-                break;
-            }
-            scan(op, env, &tab, &ms.0, &runner, l..l + 1, &mut acc);
+/// `select_job(Grant)`: one worker of the scan `Grant` allows, on a dirty
+/// scheduler. Access is checked again for the grant's caller (the table
+/// may have changed hands, or protection, since).
+fn select_job<'a>(env: Env<'a>, [grant]: [Term<'a>; 1]) -> Res<Term<'a>> {
+    let grant = Handle::<ScanGrant>::borrow(grant).ok_or(Fail::BadArg)?;
+    let tab = &grant.table;
+    if tab.is_deleted() {
+        return Err(cause(super::atoms::id()));
+    }
+    check_access_of(tab, grant.op.access(), grant.caller)?;
+    // SAFETY: the caller's pid is an immediate, valid in every environment.
+    let caller = unsafe { Term::new(env, crate::codec::from_raw(grant.caller)) };
+    let runner = Runner::new(env, caller);
+    let mut acc = Acc::new(env);
+    let locks = tab.lock_count();
+    if tab.kind == Kind::OrderedSet {
+        // One merged pass keeps key order: the first worker takes it all.
+        if grant.next.swap(locks, Ordering::Relaxed) == 0 {
+            scan(grant.op, env, tab, &grant.ms.0, &runner, 0..locks, &mut acc);
         }
-        Ok(acc.reply(op))
-    })
+        return Ok(acc.reply(grant.op));
+    }
+    loop {
+        let l = grant.next.fetch_add(1, Ordering::Relaxed);
+        if l >= locks {
+            break;
+        }
+        scan(grant.op, env, tab, &grant.ms.0, &runner, l..l + 1, &mut acc);
+    }
+    Ok(acc.reply(grant.op))
 }
+nif!("select_job", 1, select_job, DirtyCpu);
 
 /// `select_chunk(Tab, Spec, Cursor, Want)`: up to `Want` results (matches
 /// plus fallbacks) from `Cursor`, examining a bounded number of objects.
@@ -559,100 +541,142 @@ fn select_job<'a>(
 /// `$end_of_table` (TableId names this very table in continuations,
 /// whatever its name becomes; CompiledMs is `$end_of_table` too when the
 /// chunk is the last and needs no ETS), or `$shards_verify`.
-#[rustler::nif]
-fn select_chunk<'a>(
-    env: Env<'a>,
-    t: Term<'a>,
-    spec: Term<'a>,
-    cursor: Term<'a>,
-    want: Term<'a>,
-) -> rustler::NifResult<Term<'a>> {
-    run(|| {
-        let tab = resolve(t)?;
-        check_access(env, &tab, Access::Read)?;
-        let want = match want.decode::<i64>() {
-            Ok(w) if (1..(1 << 59)).contains(&w) => w as usize,
-            _ => return Err(Fail::BadArg),
-        };
-        let Some(ms) = ms_arg(spec, tab.keypos) else {
-            return Ok(atoms::verify().encode(env));
-        };
-        let runner = Runner::new(env, env.pid().encode(env));
-        let mut acc = Acc::new(env);
-        let (start, reverse) = match cursor.decode::<Atom>() {
-            Ok(a) if a == atoms::start() => (true, false),
-            Ok(a) if a == atoms::reverse() => (true, true),
-            _ => (false, false),
-        };
-        let eot = atoms::end_of_table().encode(env);
-        let id = registry::by_id(tab.id)
-            .map(|t| t.encode(env))
-            .ok_or(cause(super::atoms::id()))?;
-        let reply = |acc: Acc<'a>, next: Term<'a>, ms: Term<'a>| {
-            (acc.results, acc.count, acc.fallbacks, next, ms, id).encode(env)
-        };
-        if start && by_keys(Op::Select, env, &tab, ms.spec(), &runner, &mut acc, reverse)? {
-            if acc.n_fallbacks == 0 && acc.count <= want {
-                // One chunk and no continuation: the Erlang side has no use
-                // for a compiled spec (a cached one need not be compiled again).
-                return Ok(reply(acc, eot, eot));
-            }
-            let ms = ms.into_arc(spec)?.encode(env);
-            return Ok(reply(acc, eot, ms));
+fn select_chunk<'a>(env: Env<'a>, [t, spec, cursor, want]: [Term<'a>; 4]) -> Res<Term<'a>> {
+    let tab = resolve(t)?;
+    check_access(env, &tab, Access::Read)?;
+    let want = match want.decode::<i64>() {
+        Ok(w) if (1..(1 << 59)).contains(&w) => w as usize,
+        _ => return Err(Fail::BadArg),
+    };
+    let Some(ms) = ms_arg(spec, tab.keypos)? else {
+        return Ok(atoms::verify().encode(env));
+    };
+    let runner = Runner::new(env, env.pid().encode(env));
+    let mut acc = Acc::new(env);
+    let (start, reverse) = match cursor.decode::<Atom>() {
+        Ok(a) if a == atoms::start() => (true, false),
+        Ok(a) if a == atoms::reverse() => (true, true),
+        _ => (false, false),
+    };
+    let eot = atoms::end_of_table().encode(env);
+    let id = registry::by_id(tab.id)
+        .map(|t| t.term(env))
+        .ok_or(cause(super::atoms::id()))?;
+    let reply = |acc: Acc<'a>, next: Term<'a>, ms: Term<'a>| {
+        (acc.results, acc.count, acc.fallbacks, next, ms, id).encode(env)
+    };
+    if start && by_keys(Op::Select, env, &tab, ms.spec(), &runner, &mut acc, reverse)? {
+        if acc.n_fallbacks == 0 && acc.count <= want {
+            // One chunk and no continuation: the Erlang side has no use
+            // for a compiled spec (a cached one need not be compiled again).
+            return Ok(reply(acc, eot, eot));
         }
-        let ms = ms.into_arc(spec)?;
-        let reply = |acc: Acc<'a>, next: Term<'a>, ms: ResourceArc<CompiledMs>| {
-            reply(acc, next, ms.encode(env))
-        };
-        if tab.kind == Kind::OrderedSet {
-            let from = if start {
-                None
-            } else {
-                let (tag, bytes): (Atom, rustler::Binary) = cursor.decode()?;
-                let descending = if tag == atoms::ordered() {
-                    false
-                } else if tag == atoms::reverse() {
-                    true
-                } else {
-                    return Err(Fail::BadArg);
-                };
-                Some((SortKey::new(bytes.as_slice()), descending))
-            };
-            let descending = from.as_ref().map_or(reverse, |f| f.1);
-            let after = from.as_ref().map(|f| &f.0);
-            return ordered_chunk(env, &tab, &ms, &runner, after, descending, want)
-                .map(|(acc, next)| reply(acc, next, ms));
-        }
-        let (mut lock, mut pos, mut sub) = if start {
-            (0, 0, 0)
+        let ms = ms.into_arc(spec)?.encode(env);
+        return Ok(reply(acc, eot, ms));
+    }
+    let ms = ms.into_arc(spec)?;
+    let reply =
+        |acc: Acc<'a>, next: Term<'a>, ms: Handle<CompiledMs>| reply(acc, next, ms.encode(env));
+    if tab.kind == Kind::OrderedSet {
+        let from = if start {
+            None
         } else {
-            cursor.decode::<(usize, usize, usize)>()?
+            let (tag, bytes): (Atom, rustler::Binary) = cursor.decode()?;
+            let descending = if tag == atoms::ordered() {
+                false
+            } else if tag == atoms::reverse() {
+                true
+            } else {
+                return Err(Fail::BadArg);
+            };
+            Some((SortKey::new(bytes.as_slice()), descending))
         };
-        let mut budget = CHUNK_BUDGET;
-        while lock < tab.lock_count() {
-            let mut stopped = false;
-            {
-                let part = tab.read(lock);
-                traverse::each_prefetched(
-                    part.iter_from(pos, sub),
-                    |(_, _, o)| o,
-                    |(b, i, o)| {
-                        visit(Op::Select, &ms.0, &runner, o, &mut acc);
-                        (pos, sub) = (b, i + 1);
-                        budget = budget.saturating_sub(1);
-                        stopped = acc.count + acc.n_fallbacks >= want || budget == 0;
-                        !stopped
-                    },
-                );
-            }
-            if stopped {
-                return Ok(reply(acc, (lock, pos, sub).encode(env), ms));
-            }
-            lock += 1;
-            (pos, sub) = (0, 0);
+        let descending = from.as_ref().map_or(reverse, |f| f.1);
+        let after = from.as_ref().map(|f| &f.0);
+        return ordered_chunk(env, &tab, &ms, &runner, after, descending, want)
+            .map(|(acc, next)| reply(acc, next, ms));
+    }
+    let (mut lock, mut pos, mut sub) = if start {
+        (0, 0, 0)
+    } else {
+        cursor.decode::<(usize, usize, usize)>()?
+    };
+    let mut budget = ChunkBudget::new();
+    while lock < tab.lock_count() {
+        let mut stopped = false;
+        {
+            let part = tab.read(lock);
+            traverse::each_prefetched(
+                part.iter_from(pos, sub),
+                |(_, _, o)| o,
+                |(b, i, o)| {
+                    if !budget.take(o) {
+                        stopped = true;
+                        return false;
+                    }
+                    visit(Op::Select, &ms.0, &runner, o, &mut acc);
+                    (pos, sub) = (b, i + 1);
+                    stopped = acc.count + acc.n_fallbacks >= want || budget.spent();
+                    !stopped
+                },
+            );
         }
-        Ok(reply(acc, eot, ms))
-    })
+        if stopped {
+            budget.progress()?;
+            return Ok(reply(acc, (lock, pos, sub).encode(env), ms));
+        }
+        lock += 1;
+        (pos, sub) = (0, 0);
+    }
+    Ok(reply(acc, eot, ms))
+}
+nif!("select_chunk", 4, select_chunk);
+
+/// What one chunk call may examine: `CHUNK_BUDGET` objects, and no more
+/// work than a normal scheduler affords (see `crate::work`).
+struct ChunkBudget {
+    objects: usize,
+    examined: usize,
+    /// An object was refused for lack of work budget.
+    refused: bool,
+}
+
+impl ChunkBudget {
+    fn new() -> ChunkBudget {
+        ChunkBudget {
+            objects: CHUNK_BUDGET,
+            examined: 0,
+            refused: false,
+        }
+    }
+
+    /// Takes the work of examining `o`; false (taking nothing) when the
+    /// call cannot afford it.
+    fn take(&mut self, o: &Obj) -> bool {
+        if self.objects == 0 {
+            return false;
+        }
+        if crate::work::spend(1 + o.bytes().len() / OUTPUT_BYTES_PER_UNIT).is_err() {
+            self.refused = true;
+            return false;
+        }
+        self.objects -= 1;
+        self.examined += 1;
+        true
+    }
+
+    fn spent(&self) -> bool {
+        self.objects == 0
+    }
+
+    /// `Fail::Dirty` when the chunk could not examine even one object (its
+    /// first is too big for a normal scheduler).
+    fn progress(&self) -> Res<()> {
+        if self.refused && self.examined == 0 {
+            return Err(Fail::Dirty);
+        }
+        Ok(())
+    }
 }
 
 /// A chunk of an ordered_set: from after the sort key `after` (or from the
@@ -663,24 +687,30 @@ fn select_chunk<'a>(
 fn ordered_chunk<'a>(
     env: Env<'a>,
     tab: &Table,
-    ms: &ResourceArc<CompiledMs>,
+    ms: &Handle<CompiledMs>,
     runner: &Runner<'a>,
     after: Option<&SortKey>,
     descending: bool,
     want: usize,
 ) -> Res<(Acc<'a>, Term<'a>)> {
     let mut acc = Acc::new(env);
-    let mut budget = CHUNK_BUDGET;
+    let mut budget = ChunkBudget::new();
     let mut stopped_at: Option<SortKey> = None;
+    let mut previous: Option<SortKey> = after.cloned();
     traverse::merged_from(tab, after, descending, |k, o| {
+        if !budget.take(o) {
+            stopped_at = previous.take();
+            return false;
+        }
         visit(Op::Select, &ms.0, runner, o, &mut acc);
-        budget = budget.saturating_sub(1);
-        if acc.count + acc.n_fallbacks >= want || budget == 0 || acc.n_fallbacks > 0 {
+        if acc.count + acc.n_fallbacks >= want || budget.spent() || acc.n_fallbacks > 0 {
             stopped_at = Some(k.clone());
             return false;
         }
+        previous = Some(k.clone());
         true
     });
+    budget.progress()?;
     // Results were consed in traversal order: put them back in it.
     let results = list_terms(acc.results)?;
     acc.results = results.into_iter().fold(nil(env), |l, t| cons(env, t, l));
@@ -704,124 +734,119 @@ fn ordered_chunk<'a>(
 /// `ms_compile(Spec, Lenient)`: a compiled spec, or `$shards_verify` when
 /// ETS must judge the spec first (then `Lenient = true` compiles what it can
 /// and leaves the rest to ETS).
-#[rustler::nif]
-fn ms_compile<'a>(env: Env<'a>, spec: Term<'a>, lenient: bool) -> rustler::NifResult<Term<'a>> {
+fn ms_compile<'a>(env: Env<'a>, [spec, lenient]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    let lenient: bool = lenient.decode()?;
     Ok(
         match MatchSpec::compile(spec, lenient).and_then(|ms| ms.with_source(spec)) {
-            Ok(ms) => ResourceArc::new(CompiledMs(ms)).encode(env),
+            Ok(ms) => Handle::new(CompiledMs(ms)).encode(env),
             Err(MsError::Invalid | MsError::Unsupported) => atoms::verify().encode(env),
+            Err(MsError::OverBudget) => return Err(Fail::Dirty),
         },
     )
 }
+nif!("ms_compile", 2, ms_compile);
 
-#[rustler::nif]
-fn ms_is(t: Term<'_>) -> bool {
-    t.decode::<ResourceArc<CompiledMs>>().is_ok()
+fn ms_is<'a>(env: Env<'a>, [t]: [Term<'a>; 1]) -> Res<Term<'a>> {
+    Ok(Handle::<CompiledMs>::borrow(t).is_some().encode(env))
 }
+nif!("ms_is", 1, ms_is);
 
 /// The spec a compiled spec was made from.
-#[rustler::nif]
-fn ms_source<'a>(env: Env<'a>, ms: ResourceArc<CompiledMs>) -> rustler::NifResult<Term<'a>> {
-    let source = ms.0.source().ok_or(rustler::Error::BadArg)?;
+fn ms_source<'a>(env: Env<'a>, [ms]: [Term<'a>; 1]) -> Res<Term<'a>> {
+    let ms = Handle::<CompiledMs>::borrow(ms).ok_or(Fail::BadArg)?;
+    let source = ms.0.source().ok_or(Fail::BadArg)?;
+    charge_output(1, source.len())?;
     // SAFETY: the source is a valid encoding owned by the compiled spec.
     Ok(unsafe { Term::new(env, decode::whole(env.as_c_arg(), source)) })
 }
+nif!("ms_source", 1, ms_source);
 
 /// `ms_run(List, CompiledMs)`: `match_spec_run/2` on up to `RUN_BUDGET`
-/// elements. Replies `{Results, Rest}` (results in list order, `Rest` the
+/// elements, fewer when they take more work than a normal scheduler
+/// affords. Replies `{Results, Rest}` (results in list order, `Rest` the
 /// elements not yet run), or `{$shards_fallback, Results, [Elem | Rest]}`
 /// when ETS must run `Elem`.
-#[rustler::nif]
-fn ms_run<'a>(
-    env: Env<'a>,
-    list: Term<'a>,
-    ms: ResourceArc<CompiledMs>,
-) -> rustler::NifResult<Term<'a>> {
-    run(|| {
-        let runner = Runner::new(env, env.pid().encode(env));
-        let mut out = Vec::new();
-        let mut cur = list;
-        for _ in 0..RUN_BUDGET {
-            let Ok((head, tail)) = cur.list_get_cell() else {
-                break;
-            };
-            let outcome = with_encoder(env, |enc| {
-                enc.term(head.as_c_arg(), false)
-                    .map(|_| runner.run(&ms.0, &enc.out))
-            });
-            match outcome {
-                Ok(Outcome::Match(t)) => out.push(t),
-                Ok(Outcome::NoMatch) => {}
-                Ok(Outcome::Fallback) | Err(_) => {
-                    let done = out.iter().rev().fold(nil(env), |acc, &t| cons(env, t, acc));
-                    return Ok((atoms::fallback(), done, cur).encode(env));
-                }
+fn ms_run<'a>(env: Env<'a>, [list, ms]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    let ms = Handle::<CompiledMs>::borrow(ms).ok_or(Fail::BadArg)?;
+    let runner = Runner::new(env, env.pid().encode(env));
+    let mut out = Vec::new();
+    let mut cur = list;
+    for n in 0..RUN_BUDGET {
+        let Ok((head, tail)) = cur.list_get_cell() else {
+            break;
+        };
+        let outcome = with_encoder(env, |enc| {
+            enc.term(head.as_c_arg(), false)
+                .map(|_| runner.run(&ms.0, &enc.out))
+        });
+        let done = || out.iter().rev().fold(nil(env), |acc, &t| cons(env, t, acc));
+        match outcome {
+            Ok(Outcome::Match(t)) => out.push(t),
+            Ok(Outcome::NoMatch) => {}
+            Err(EncodeError::OverBudget) if n == 0 => return Err(Fail::Dirty),
+            Err(EncodeError::OverBudget) => return Ok((done(), cur).encode(env)),
+            Ok(Outcome::Fallback) | Err(EncodeError::Unencodable) => {
+                return Ok((atoms::fallback(), done(), cur).encode(env));
             }
-            cur = tail;
         }
-        if !cur.is_list() {
-            return Err(Fail::BadArg);
-        }
-        let done = out.iter().rev().fold(nil(env), |acc, &t| cons(env, t, acc));
-        Ok((done, cur).encode(env))
-    })
+        cur = tail;
+    }
+    if !cur.is_list() {
+        return Err(Fail::BadArg);
+    }
+    let done = out.iter().rev().fold(nil(env), |acc, &t| cons(env, t, acc));
+    Ok((done, cur).encode(env))
 }
+nif!("ms_run", 2, ms_run);
 
 /// `replace_object(Tab, Old, New)`: replaces `Old` by `New` (same key) if
 /// `Old` is still stored as it was; for objects ETS evaluated on the Erlang
 /// side during select_replace.
-#[rustler::nif]
-fn replace_object<'a>(
-    env: Env<'a>,
-    t: Term<'a>,
-    old: Term<'a>,
-    new: Term<'a>,
-) -> rustler::NifResult<Term<'a>> {
-    run(|| {
-        let tab = resolve(t)?;
-        check_access(env, &tab, Access::Write)?;
-        let keypos = tab.keypos;
-        let old = encode_object(env, old, &tab)?;
-        let new = encode_object(env, new, &tab)?;
-        let same_key = old
-            .obj
-            .with_canonical_key(keypos, |a| new.obj.with_canonical_key(keypos, |b| a == b));
-        if !same_key {
-            return Err(Fail::BadArg);
-        }
-        let mut new_obj = Some(new.obj);
-        let mut garbage = Vec::new();
-        old.with_key(keypos, |key| {
-            for l in locks_of(&tab, old.hash) {
-                let mut part = tab.write(l);
-                if tab.kind.is_bag() {
-                    // The first stored copy equal to `old`, in place.
-                    garbage = part.edit(keypos, |o| match &new_obj {
-                        Some(_) if terms_equal(o.bytes(), old.obj.bytes()) => {
-                            Edit::Replace(new_obj.take().expect("replaced once"))
-                        }
-                        _ => Edit::Keep,
-                    });
-                } else {
-                    let found = part.lookup(keypos, old.hash, key);
-                    let current = found.first();
-                    if current.is_some_and(|c| terms_equal(c.bytes(), old.obj.bytes())) {
-                        let obj = new_obj.take().expect("replaced once");
-                        garbage.extend(part.put(
-                            keypos,
-                            old.hash,
-                            old.sort_key.as_ref().map(Key::bytes),
-                            obj,
-                        ));
+fn replace_object<'a>(env: Env<'a>, [t, old, new]: [Term<'a>; 3]) -> Res<Term<'a>> {
+    let tab = resolve(t)?;
+    check_access(env, &tab, Access::Write)?;
+    let keypos = tab.keypos;
+    let old = encode_object(env, old, &tab)?;
+    let new = encode_object(env, new, &tab)?;
+    let same_key = old
+        .obj
+        .with_canonical_key(keypos, |a| new.obj.with_canonical_key(keypos, |b| a == b));
+    if !same_key {
+        return Err(Fail::BadArg);
+    }
+    let mut new_obj = Some(new.obj);
+    let mut garbage = Vec::new();
+    old.with_key(keypos, |key| {
+        for l in locks_of(&tab, old.hash) {
+            let mut part = tab.write(l);
+            if tab.kind.is_bag() {
+                // The first stored copy equal to `old`, in place.
+                garbage = part.edit(keypos, |o| match &new_obj {
+                    Some(_) if terms_equal(o.bytes(), old.obj.bytes()) => {
+                        Edit::Replace(new_obj.take().expect("replaced once"))
                     }
-                }
-                if new_obj.is_none() {
-                    break;
+                    _ => Edit::Keep,
+                });
+            } else {
+                let found = part.lookup(keypos, old.hash, key);
+                let current = found.first();
+                if current.is_some_and(|c| terms_equal(c.bytes(), old.obj.bytes())) {
+                    let obj = new_obj.take().expect("replaced once");
+                    garbage.extend(part.put(
+                        keypos,
+                        old.hash,
+                        old.sort_key.as_ref().map(Key::bytes),
+                        obj,
+                    ));
                 }
             }
-        });
-        let done = new_obj.is_none();
-        drop(garbage); // after the lock is released
-        Ok(done.encode(env))
-    })
+            if new_obj.is_none() {
+                break;
+            }
+        }
+    });
+    let done = new_obj.is_none();
+    drop(garbage); // after the lock is released
+    Ok(done.encode(env))
 }
+nif!("replace_object", 3, replace_object);

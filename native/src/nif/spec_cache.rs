@@ -15,11 +15,12 @@
 use super::select::CompiledMs;
 use super::tuple_elems;
 use crate::ms::{constant_pattern, is_constant_pattern, MatchSpec, Pat};
+use crate::resource::Handle;
 use rustler::sys::{
     enif_alloc_env, enif_free_env, enif_hash, enif_is_identical, enif_make_copy, ErlNifEnv,
     ErlNifHash, ErlNifTerm,
 };
-use rustler::{Env, ResourceArc, Term};
+use rustler::{Env, Term};
 use std::cell::RefCell;
 use std::ops::Deref;
 
@@ -41,7 +42,7 @@ pub struct Sig {
 /// A cached spec, for one call.
 pub enum Cached {
     /// Shared by every call (no key left out): the resource itself.
-    Shared(ResourceArc<CompiledMs>),
+    Shared(Handle<CompiledMs>),
     /// With the call's key patched in, lent until dropped.
     Lent(Lease),
 }
@@ -75,7 +76,7 @@ impl Drop for Lease {
 }
 
 enum Slot {
-    Shared(ResourceArc<CompiledMs>),
+    Shared(Handle<CompiledMs>),
     Owned(Box<MatchSpec>),
     /// Lent out (to the call running now).
     Lent,
@@ -176,7 +177,7 @@ pub fn lookup(spec: Term<'_>, keypos: usize) -> Result<Cached, Option<Sig>> {
 /// `None` when it cannot be kept (the caller then compiles it afresh).
 pub fn insert(sig: Sig, spec: Term<'_>, keypos: usize, ms: MatchSpec) -> Option<Cached> {
     let ms = if sig.keyed == 0 {
-        Slot::Shared(ResourceArc::new(CompiledMs(ms.with_source(spec).ok()?)))
+        Slot::Shared(Handle::new(CompiledMs(ms.with_source(spec).ok()?)))
     } else {
         Slot::Owned(Box::new(ms))
     };

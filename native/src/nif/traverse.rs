@@ -410,22 +410,22 @@ fn next_impl<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>, forward: bool) -> Res
     hashed_from(env, &tab, lock, bucket + 1)
 }
 
-#[rustler::nif]
-fn first<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(|| first_impl(env, t, true))
+fn first<'a>(env: Env<'a>, [t]: [Term<'a>; 1]) -> Res<Term<'a>> {
+    first_impl(env, t, true)
 }
+nif!("first", 1, first);
 
-#[rustler::nif]
-fn last<'a>(env: Env<'a>, t: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(|| first_impl(env, t, false))
+fn last<'a>(env: Env<'a>, [t]: [Term<'a>; 1]) -> Res<Term<'a>> {
+    first_impl(env, t, false)
 }
+nif!("last", 1, last);
 
-#[rustler::nif]
-fn next<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(|| next_impl(env, t, key, true))
+fn next<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    next_impl(env, t, key, true)
 }
+nif!("next", 2, next);
 
-#[rustler::nif]
-fn prev<'a>(env: Env<'a>, t: Term<'a>, key: Term<'a>) -> rustler::NifResult<Term<'a>> {
-    run(|| next_impl(env, t, key, false))
+fn prev<'a>(env: Env<'a>, [t, key]: [Term<'a>; 2]) -> Res<Term<'a>> {
+    next_impl(env, t, key, false)
 }
+nif!("prev", 2, prev);

@@ -274,7 +274,6 @@ pub fn update_counter_impl<'a>(
     ops: Term<'a>,
     default: Term<'a>,
     route: &Route,
-    may_go_dirty: bool,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     if let Some(v) = counter_fast(env, &tab, key, ops, default, route) {
@@ -293,9 +292,7 @@ pub fn update_counter_impl<'a>(
     let p = route.slot(&tab, 0, k.hash)?;
 
     let mut part = tab.write(p);
-    if may_go_dirty && too_big_to_rewrite(&part.lookup(keypos, k.hash, k.bytes())) {
-        return Ok(atoms::dirty().encode(env));
-    }
+    charge_rewrite(&part.lookup(keypos, k.hash, k.bytes()))?;
     let default = match part.lookup(keypos, k.hash, k.bytes()).first() {
         Some(_) => None,
         None => Some(default?.ok_or(cause(atoms::badkey()))?),
@@ -346,12 +343,11 @@ pub fn update_counter_impl<'a>(
             .map(|c| {
                 let v = c.as_ref().expect("every located position is updated");
                 enc.out.clear();
-                enc.term(v.to_term(env).as_c_arg(), true)
-                    .expect("integers encode");
-                enc.out.clone()
+                enc.term(v.to_term(env).as_c_arg(), true)?;
+                Ok(enc.out.clone())
             })
-            .collect()
-    });
+            .collect::<Res<_>>()
+    })?;
     let edits: Vec<Edit<'_>> = ranges
         .iter()
         .zip(&new_elems)
@@ -391,14 +387,12 @@ fn counter_results<'a>(env: Env<'a>, results: &[Int], as_list: bool) -> Term<'a>
     }
 }
 
-/// Objects above this size are updated on a dirty scheduler: walking to
-/// an element, or copying them, can take longer than a normal scheduler
-/// should be held.
-const DIRTY_OBJECT_BYTES: usize = 64 * 1024;
-
-fn too_big_to_rewrite(objs: &[Obj]) -> bool {
-    objs.first()
-        .is_some_and(|o| o.bytes().len() > DIRTY_OBJECT_BYTES)
+/// Charges the call for rewriting an object (walking to its elements,
+/// copying it): a big one is updated on a dirty scheduler.
+fn charge_rewrite(objs: &[Obj]) -> Res<()> {
+    let bytes = objs.first().map_or(0, |o| o.bytes().len());
+    crate::work::spend_bytes(bytes)?;
+    Ok(())
 }
 
 /// Parses an operation or a list of them, one result per operation, in
@@ -445,7 +439,6 @@ pub fn update_element_impl<'a>(
     ops: Term<'a>,
     default: Term<'a>,
     route: &Route,
-    may_go_dirty: bool,
 ) -> Res<Term<'a>> {
     let tab = open(env, t, Access::Write, route)?;
     if tab.kind.is_bag() {
@@ -458,14 +451,12 @@ pub fn update_element_impl<'a>(
     let default = default_object(env, &tab, key, default);
     let p = route.slot(&tab, 0, k.hash)?;
     // As for counters, a missing key is reported before malformed operations.
-    let (missing, too_big) = {
+    let missing = {
         let part = tab.read(p);
         let objs = part.lookup(keypos, k.hash, k.bytes());
-        (objs.is_empty(), too_big_to_rewrite(&objs))
+        charge_rewrite(&objs)?;
+        objs.is_empty()
     };
-    if may_go_dirty && too_big {
-        return Ok(atoms::dirty().encode(env));
-    }
     let default = match (missing, default) {
         (false, _) => None,
         (true, d) => match d? {
@@ -484,7 +475,7 @@ pub fn update_element_impl<'a>(
                     .map_err(|_| Fail::BadArg)
                     .and_then(|&(pos, value)| {
                         let s = enc.out.len();
-                        enc.term(value.as_c_arg(), true).map_err(|_| Fail::BadArg)?;
+                        enc.term(value.as_c_arg(), true)?;
                         Ok((pos, s, enc.out.len()))
                     }),
             );
@@ -546,39 +537,11 @@ pub fn update_element_impl<'a>(
 }
 
 fn update_counter<'a>(env: Env<'a>, [t, key, ops, default]: [Term<'a>; 4]) -> Res<Term<'a>> {
-    update_counter_impl(env, t, key, ops, default, &Route::Hash, true)
+    update_counter_impl(env, t, key, ops, default, &Route::Hash)
 }
-hot_nif!("update_counter", 4, update_counter);
+nif!("update_counter", 4, update_counter);
 
-#[rustler::nif(schedule = "DirtyCpu")]
-fn update_counter_dirty<'a>(
-    env: Env<'a>,
-    t: Term<'a>,
-    key: Term<'a>,
-    ops: Term<'a>,
-    default: Term<'a>,
-) -> rustler::NifResult<Term<'a>> {
-    run(|| update_counter_impl(env, t, key, ops, default, &Route::Hash, false))
+fn update_element<'a>(env: Env<'a>, [t, key, ops, default]: [Term<'a>; 4]) -> Res<Term<'a>> {
+    update_element_impl(env, t, key, ops, default, &Route::Hash)
 }
-
-#[rustler::nif]
-fn update_element<'a>(
-    env: Env<'a>,
-    t: Term<'a>,
-    key: Term<'a>,
-    ops: Term<'a>,
-    default: Term<'a>,
-) -> rustler::NifResult<Term<'a>> {
-    run(|| update_element_impl(env, t, key, ops, default, &Route::Hash, true))
-}
-
-#[rustler::nif(schedule = "DirtyCpu")]
-fn update_element_dirty<'a>(
-    env: Env<'a>,
-    t: Term<'a>,
-    key: Term<'a>,
-    ops: Term<'a>,
-    default: Term<'a>,
-) -> rustler::NifResult<Term<'a>> {
-    run(|| update_element_impl(env, t, key, ops, default, &Route::Hash, false))
-}
+nif!("update_element", 4, update_element);

@@ -376,6 +376,13 @@ impl<T: Clone> HashStore<T> {
         }
     }
 
+    /// Every entry, by value (the dead ones of a fixed store included: they
+    /// are owned here too).
+    pub fn into_entries(self) -> impl Iterator<Item = T> {
+        let overflow = self.fixed.map(|f| f.overflow.into_iter());
+        self.main.into_iter().chain(overflow.into_iter().flatten())
+    }
+
     /// Empties the store, handing back the old contents (to be dropped off
     /// the lock). While fixed, entries are only marked dead, like removals,
     /// and freed when the fixation ends.

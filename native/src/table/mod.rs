@@ -4,6 +4,7 @@ pub mod bag_store;
 pub mod hash_store;
 pub mod ordered_store;
 pub mod partition;
+pub mod reaper;
 pub mod registry;
 pub mod set_store;
 pub mod slot_hint;
@@ -112,6 +113,11 @@ pub struct State {
     pub meta: Vec<(Obj, Obj)>,
     /// The `{keyslot_fun, Fun}` option, encoded.
     pub keyslot_fun: Option<Obj>,
+    /// The `{parallel, P}` option: full scans run partitions in parallel.
+    pub parallel: bool,
+    /// The `{parallel_timeout, T}` option (raw term: an atom or a small
+    /// integer).
+    pub parallel_timeout: u64,
     /// Creation options echoed by `info/2` (raw atom terms).
     pub read_concurrency: u64,
     pub write_concurrency: u64,
@@ -152,16 +158,6 @@ pub struct Table {
 // with operations that cannot panic midway, so a caught panic leaves no
 // half-applied write behind.
 impl RefUnwindSafe for Table {}
-
-#[rustler::resource_impl]
-impl rustler::Resource for Table {
-    const IMPLEMENTS_DOWN: bool = true;
-
-    fn down<'a>(&'a self, env: rustler::Env<'a>, pid: rustler::LocalPid, _mon: Monitor) {
-        crate::nif::fixation::process_down(env, self, pid);
-        crate::nif::lifecycle::owner_down(env, self, pid);
-    }
-}
 
 impl Table {
     #[allow(clippy::too_many_arguments)]
@@ -357,15 +353,7 @@ fn stripes_for(kind: Kind, partitions: usize) -> usize {
 const HASHED_LOCKS: usize = 64;
 const ORDERED_LOCKS: usize = 32;
 
-/// Above this many objects, freeing happens on a helper thread so that no
-/// scheduler spends milliseconds in `free`.
-const DROP_IN_BACKGROUND: usize = 20_000;
-
+/// Frees the objects of emptied partitions (see `reaper`).
 pub fn drop_objects(batches: Vec<Contents>) {
-    let n: usize = batches.iter().map(|b| b.size()).sum();
-    if n > DROP_IN_BACKGROUND {
-        std::thread::spawn(move || drop(batches));
-    } else {
-        drop(batches);
-    }
+    reaper::free(batches)
 }

@@ -126,8 +126,16 @@ impl Contents {
         match self {
             Contents::Set(m) => m.len(),
             Contents::Bag(m) => m.iter().map(Vec::len).sum(),
-
             Contents::Ordered(m) => m.len(),
+        }
+    }
+
+    /// The objects, by value.
+    pub fn into_objects(self) -> Box<dyn Iterator<Item = Obj> + Send> {
+        match self {
+            Contents::Set(m) => Box::new(m.into_entries()),
+            Contents::Bag(m) => Box::new(m.into_entries().flatten()),
+            Contents::Ordered(m) => Box::new(m.into_values()),
         }
     }
 }

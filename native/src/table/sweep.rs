@@ -57,6 +57,13 @@ pub fn running() -> bool {
     RUNNING.load(Ordering::Acquire)
 }
 
+/// Waits until no pass runs (before the library is unloaded).
+pub fn wait_idle() {
+    while running() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Puts the calling thread in the idle scheduling class (Linux; elsewhere
 /// it keeps its priority).
 fn lower_priority() {
