@@ -123,12 +123,13 @@ lint: deps
 	$(REBAR3) dialyzer
 
 ## proper: the long runs of the PropEr suites (make test runs a few hundred
-## cases of each): the stateful model, the random sequences, bad input.
+## cases of each): the stateful model, the random sequences, bad input; and
+## deep terms of every shape on every table type up to a million levels.
 SHARDS_PROPER_N ?= 10000
-PROPER_MODULES := shards_statem_tests,shards_random_tests,shards_badarg_tests
+PROPER_MODULES := shards_statem_tests,shards_random_tests,shards_badarg_tests,shards_deep_tests
 
 proper: build
-	SHARDS_PROPER_N=$(SHARDS_PROPER_N) $(REBAR3) eunit --module=$(PROPER_MODULES)
+	SHARDS_PROPER_N=$(SHARDS_PROPER_N) SHARDS_DEEP=full $(REBAR3) eunit --module=$(PROPER_MODULES)
 
 ## known-divergences: divergences from ets found by the suites and not
 ## fixed (test/shards_known_divergence_tests.erl); the model and bad-input

@@ -23,6 +23,9 @@ mod flat;
 #[path = "../src/codec/hash.rs"]
 mod hash;
 
+#[path = "../src/codec/rope.rs"]
+mod rope;
+
 // The class tags are used only by the NIF glue.
 #[allow(dead_code)]
 #[path = "../src/codec/order.rs"]

@@ -117,10 +117,18 @@ unsafe fn make(env: *mut ErlNifEnv, tag: u8, elems: &[ErlNifTerm]) -> ErlNifTerm
         }
         _ => {
             let n = elems.len() / 2;
-            let keys: Vec<ErlNifTerm> = elems.iter().step_by(2).copied().collect();
-            let vals: Vec<ErlNifTerm> = elems.iter().skip(1).step_by(2).copied().collect();
             let mut t = from_raw(0);
-            enif_make_map_from_arrays(env, keys.as_ptr(), vals.as_ptr(), n, &mut t);
+            if n <= 8 {
+                let (mut keys, mut vals) = ([from_raw(0); 8], [from_raw(0); 8]);
+                for (i, kv) in elems.chunks_exact(2).enumerate() {
+                    (keys[i], vals[i]) = (kv[0], kv[1]);
+                }
+                enif_make_map_from_arrays(env, keys.as_ptr(), vals.as_ptr(), n, &mut t);
+            } else {
+                let keys: Vec<ErlNifTerm> = elems.iter().step_by(2).copied().collect();
+                let vals: Vec<ErlNifTerm> = elems.iter().skip(1).step_by(2).copied().collect();
+                enif_make_map_from_arrays(env, keys.as_ptr(), vals.as_ptr(), n, &mut t);
+            }
             t
         }
     }

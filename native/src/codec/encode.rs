@@ -167,6 +167,7 @@ impl Encoder {
                         enif_get_tuple(self.env, t, &mut arity, &mut elems);
                         std::slice::from_raw_parts(elems, arity as usize)
                     };
+                    crate::work::spend(elems.len())?;
                     self.out.push(TUPLE);
                     put_varint(&mut self.out, elems.len());
                     self.pending.extend(elems.iter().rev());

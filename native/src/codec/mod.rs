@@ -8,6 +8,7 @@ pub mod format;
 pub mod hash;
 pub mod object;
 pub mod order;
+pub mod rope;
 pub mod shared_bin;
 pub mod sort_key;
 

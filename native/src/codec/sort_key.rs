@@ -7,6 +7,7 @@
 //! after them external funs (`fun M:F/A`) by module, function, arity.
 
 use super::order::{self, *};
+use super::rope::{Part, Rope};
 use rustler::sys::*;
 use std::mem::MaybeUninit;
 use std::os::raw::{c_char, c_int, c_uint};
@@ -34,7 +35,7 @@ enum Task {
     Cell(ErlNifTerm, bool),
     /// The end of a proper list.
     Nil,
-    /// A map key's sort key goes to a buffer of its own from here...
+    /// A map key's sort key goes to a part of its own from here...
     BeginKey,
     /// ... to here, and joins its map's keys.
     EndKey,
@@ -45,20 +46,24 @@ enum Task {
 /// Appends the sort key of `t`, a term of `env`.
 ///
 /// Never recursive, whatever the depth of `t`: the steps still to take
-/// wait on a stack of their own. A map's keys are made into buffers of
-/// their own first (they are written sorted), so buffers stack up too.
+/// wait on a stack of their own. A map's keys are written sorted, so they
+/// are made first, each into a part of a rope (see `rope`), and each map
+/// puts its keys' parts in order without copying their bytes.
 ///
 /// # Safety
 /// `env` must be the calling process's environment and `t` one of its terms.
 pub unsafe fn put(env: *mut ErlNifEnv, t: ErlNifTerm, out: &mut Vec<u8>) -> Result<(), NoKey> {
+    let start = out.len();
     let mut tasks = vec![Task::Term(t, false)];
-    // The buffer being written is the last; the caller's is the first.
-    let mut outs: Vec<Vec<u8>> = vec![std::mem::take(out)];
+    let mut rope = Rope::new();
+    // The part being written is the last.
+    let mut parts: Vec<Part> = vec![rope.root()];
     // The keys made so far of each map being made, innermost last.
-    let mut keys: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut keys: Vec<Vec<Part>> = Vec::new();
     let mut result = Ok(());
     while let Some(task) = tasks.pop() {
-        let out = outs.last_mut().expect("a buffer");
+        let part = *parts.last().expect("a part");
+        let at = out.len();
         let step = match task {
             Task::Term(t, exact) => put_one(env, t, exact, out, &mut tasks, &mut keys),
             Task::Cell(head, exact) => {
@@ -70,34 +75,39 @@ pub unsafe fn put(env: *mut ErlNifEnv, t: ErlNifTerm, out: &mut Vec<u8>) -> Resu
                 Ok(())
             }
             Task::BeginKey => {
-                outs.push(Vec::new());
+                parts.push(rope.part());
                 Ok(())
             }
             Task::EndKey => {
-                let key = outs.pop().expect("a key's buffer");
+                let key = parts.pop().expect("a key's part");
                 keys.last_mut().expect("a map's keys").push(key);
                 Ok(())
             }
             Task::MapValues(values, exact) => {
                 let made = keys.pop().expect("a map's keys");
-                let mut pairs: Vec<(Vec<u8>, ErlNifTerm)> = made.into_iter().zip(values).collect();
-                pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut pairs: Vec<(Part, ErlNifTerm)> = made.into_iter().zip(values).collect();
+                pairs.sort_by(|a, b| rope.cmp(&out[start..], a.0, b.0));
                 out.push(MAP);
                 put_count(out, pairs.len());
-                for (key, _) in &pairs {
-                    out.extend_from_slice(key);
+                rope.append_bytes(part, at - start, out.len() - start);
+                for &(key, _) in &pairs {
+                    rope.append_part(part, key);
                 }
                 tasks.extend(pairs.iter().rev().map(|&(_, v)| Task::Term(v, exact)));
-                Ok(())
+                continue;
             }
         };
+        rope.append_bytes(part, at - start, out.len() - start);
         if let Err(e) = step {
             result = Err(e);
             break;
         }
     }
-    outs.truncate(1);
-    *out = outs.pop().expect("the caller's buffer");
+    if result.is_ok() && !rope.is_arena(out.len() - start) {
+        let ordered = rope.flatten(&out[start..]);
+        out.truncate(start);
+        out.extend_from_slice(&ordered);
+    }
     result
 }
 
@@ -109,7 +119,7 @@ unsafe fn put_one(
     exact: bool,
     out: &mut Vec<u8>,
     tasks: &mut Vec<Task>,
-    keys: &mut Vec<Vec<Vec<u8>>>,
+    keys: &mut Vec<Vec<Part>>,
 ) -> Result<(), NoKey> {
     use ErlNifTermType::*;
     crate::work::spend(1)?;

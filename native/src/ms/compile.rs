@@ -93,6 +93,11 @@ pub fn encode(t: Term<'_>) -> Result<Vec<u8>, MsError> {
 /// `system_limit` where ETS does.
 const MAX_DEPTH: usize = 64;
 
+/// Maps of more keys than this, in a head pattern or built by a body, are
+/// left to ETS: matching or building them here costs time proportional to
+/// the product of their sizes.
+const MAX_MAP_KEYS: usize = 32;
+
 /// Whether `t`, as a head pattern, matches exactly one term: it holds no
 /// variable, no `'_'` and no map (a map pattern matches bigger maps).
 /// Never recursive, whatever the depth of `t`.
@@ -214,7 +219,11 @@ fn cells(t: Term<'_>) -> (Vec<Term<'_>>, Term<'_>) {
     (out, cur)
 }
 
+/// A map's pairs; `Unsupported` for a map of more than `MAX_MAP_KEYS`.
 fn map_pairs(t: Term<'_>) -> Result<Vec<(Term<'_>, Term<'_>)>, MsError> {
+    if t.map_size().map_or(true, |n| n > MAX_MAP_KEYS) {
+        return Err(MsError::Unsupported);
+    }
     let iter = rustler::types::map::MapIterator::new(t).ok_or(MsError::Unsupported)?;
     Ok(iter.collect())
 }
@@ -234,8 +243,8 @@ pub fn compile(spec: Term<'_>, lenient: bool) -> Result<MatchSpec, MsError> {
     for item in items {
         match clause(item) {
             Ok(c) => clauses.push(c),
-            Err(e) if !lenient => return Err(e),
-            Err(_) => clauses.push(lenient_clause(item)),
+            Err(e) if !lenient || e == MsError::OverBudget => return Err(e),
+            Err(_) => clauses.push(lenient_clause(item)?),
         }
     }
     Ok(MatchSpec {
@@ -255,18 +264,19 @@ fn opaque() -> Clause {
 
 /// For a clause not understood as a whole: keep its head as a filter when
 /// that much is understood, and let ETS evaluate the matching objects.
-fn lenient_clause(item: Term<'_>) -> Clause {
+fn lenient_clause(item: Term<'_>) -> Result<Clause, MsError> {
     let Some(head) = tuple_elems(item).and_then(|mut es| es.next()) else {
-        return opaque();
+        return Ok(opaque());
     };
     let mut cx = Compiler::default();
     match cx.pat(head) {
-        Ok(pat) => Clause {
+        Ok(pat) => Ok(Clause {
             head: Some(pat),
             prog: None,
             slots: cx.vars.len(),
-        },
-        Err(_) => opaque(),
+        }),
+        Err(MsError::OverBudget) => Err(MsError::OverBudget),
+        Err(_) => Ok(opaque()),
     }
 }
 
@@ -291,6 +301,7 @@ impl Compiler {
                 false => Err(MsError::Unsupported),
             };
         }
+        crate::work::spend(1).map_err(|_| MsError::OverBudget)?;
         self.depth += 1;
         let p = self.pat_here(t);
         self.depth -= 1;
@@ -358,6 +369,7 @@ impl Compiler {
         if self.depth == MAX_DEPTH {
             return Err(MsError::Unsupported);
         }
+        crate::work::spend(1).map_err(|_| MsError::OverBudget)?;
         self.depth += 1;
         let e = self.expr_here(t);
         self.depth -= 1;

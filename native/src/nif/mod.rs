@@ -452,6 +452,7 @@ pub fn encode_object_into(
     let elems = tuple_elems(term)
         .filter(|e| e.len() >= keypos)
         .ok_or(Fail::BadArg)?;
+    crate::work::spend(elems.len())?;
     enc.out.clear();
     enc.out.push(TUPLE);
     format::put_varint(&mut enc.out, elems.len());

@@ -105,7 +105,7 @@ impl Ms {
             Ms::Lent(_) => MatchSpec::compile(spec, false).map_err(ms_fail)?,
         };
         Ok(Handle::new(CompiledMs(
-            fresh.with_source(spec).map_err(|_| Fail::BadArg)?,
+            fresh.with_source(spec).map_err(ms_fail)?,
         )))
     }
 }
