@@ -130,7 +130,7 @@ defmodule Shards.MixProject do
       # Erlang sources in src/ (compiled by mix's :erlang compiler), the
       # Elixir wrapper in lib/.
       erlc_paths: ["src"],
-      elixirc_paths: ["lib"],
+      elixirc_paths: elixirc_paths(Mix.env()),
       compilers: [:shards_nif, :erlang, :elixir, :app],
       # rebar3 owns _build/default and _build/test; keep mix out of its way.
       build_path: "_build/mix",
@@ -149,4 +149,9 @@ defmodule Shards.MixProject do
   def application do
     [extra_applications: []]
   end
+
+  # The tests' support modules are compiled with the project, so that the
+  # child nodes some tests start can load them.
+  defp elixirc_paths(:test), do: ["lib", "test/elixir/support"]
+  defp elixirc_paths(_), do: ["lib"]
 end
